@@ -1,0 +1,117 @@
+"""Shared fixtures: SQLite engines, and a real PostgreSQL shaped like Neon.
+
+PostgreSQL comes from ``TEST_DATABASE_URL`` when it is set (e.g. a Neon branch: the
+tests truncate its tasks table), otherwise from a throwaway cluster started once for
+the session (see :mod:`todo_data.testing`). Without either, PostgreSQL tests are
+skipped with the reason, except in CI (``CI=true``), where that is a failure.
+Schemas are always built by running the migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_data import migrations
+from todo_data.database import create_engine
+from todo_data.settings import get_settings
+from todo_data.testing import ClusterUnavailable, PostgresCluster, start_cluster
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PostgresServer:
+    """The PostgreSQL the integration tests use."""
+
+    url: str
+    cluster: PostgresCluster | None = None
+
+    def scratch_url(self) -> str:
+        """A new empty database (throwaway cluster only)."""
+        if self.cluster is None:
+            pytest.skip("scratch databases need the throwaway cluster, not TEST_DATABASE_URL")
+        return self.cluster.create_database(f"scratch_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test reads settings from its own clean environment, not the developer's .env."""
+    for name in ("DATABASE_URL", "DATABASE_POOLED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if url:
+        yield PostgresServer(url=url)
+        return
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI needs PostgreSQL for the integration tests: {exc}")
+        pytest.skip(f"no PostgreSQL for integration tests: {exc}")
+    try:
+        yield PostgresServer(url=cluster.url(), cluster=cluster)
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def _migrated_postgres(postgres_server: PostgresServer) -> str:
+    engine = create_engine(postgres_server.url)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return postgres_server.url
+
+
+@pytest.fixture
+async def pg_engine(_migrated_postgres: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the migrated test database, with an empty tasks table."""
+    engine = create_engine(_migrated_postgres)
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE tasks"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tasks.db'}"
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a new SQLite file, migrated to head."""
+    engine = create_engine(sqlite_url)
+    await migrations.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The same test on SQLite and on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    result: AsyncEngine = request.getfixturevalue(name)
+    return result
+
+
+def without_password(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,209 @@
+"""Engines and sessions on SQLite; the PostgreSQL side is in tests/integration."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_data import Task, TaskStatus, create_engine, get_async_session, session_scope
+from todo_data.database import (
+    begin,
+    connect,
+    default_engine,
+    describe,
+    engine_of,
+    reset_default_engine,
+    sessionmaker,
+)
+from todo_data.errors import DatabaseConnectionError
+from todo_data.testing import free_port
+
+
+async def count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM tasks"))).scalar_one())
+
+
+async def test_session_scope_commits_on_success(sqlite_engine: AsyncEngine) -> None:
+    async with session_scope(sqlite_engine) as session:
+        session.add(Task(user_id="u1", title="a"))
+    assert await count(sqlite_engine) == 1
+
+
+async def test_session_scope_rolls_back_on_error_leaving_nothing(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with session_scope(sqlite_engine) as session:
+            session.add(Task(user_id="u1", title="a"))
+            await session.flush()
+            raise RuntimeError("boom")
+    assert await count(sqlite_engine) == 0
+
+
+async def test_failed_batch_stores_none_of_it(sqlite_engine: AsyncEngine) -> None:
+    good = [Task(user_id="u1", title=f"t{i}") for i in range(5)]
+    bad = Task(user_id="u1", title="ok")
+    with pytest.raises(IntegrityError):
+        async with session_scope(sqlite_engine) as session:
+            session.add_all(good)
+            await session.flush()
+            # Bypass the Python layer to reach the database's CHECK.
+            await session.execute(text("UPDATE tasks SET title = '' WHERE id = :id"), {"id": good[0].id.hex})
+            session.add(bad)
+    assert await count(sqlite_engine) == 0
+
+
+async def test_objects_stay_readable_after_commit(sqlite_engine: AsyncEngine) -> None:
+    async with session_scope(sqlite_engine) as session:
+        task = Task(user_id="u1", title="kept")
+        session.add(task)
+    assert task.title == "kept" and task.created_at.tzinfo is UTC
+
+
+async def test_timestamps_read_back_aware_utc_and_updated_at_moves_sub_second(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with session_scope(sqlite_engine) as session:
+        task = Task(user_id="u1", title="first")
+        session.add(task)
+    stamps = []
+    for title in ("second", "third"):
+        async with session_scope(sqlite_engine) as session:
+            loaded = await session.get(Task, task.id)
+            assert loaded is not None
+            loaded.title = title
+        async with sessionmaker(sqlite_engine)() as session:
+            loaded = await session.get(Task, task.id)
+            assert loaded is not None
+            assert loaded.updated_at.tzinfo is UTC and loaded.created_at.tzinfo is UTC
+            stamps.append(loaded.updated_at)
+    assert stamps[0] < stamps[1]
+    assert stamps[0] > task.created_at
+    assert (stamps[1] - stamps[0]).total_seconds() < 1  # sub-second precision survives storage
+
+
+async def test_server_default_timestamps_for_raw_inserts_read_back_aware(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with sqlite_engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO tasks (id, user_id, title, status) VALUES (:id, 'u', 't', 'pending')"),
+            {"id": uuid.uuid4().hex},
+        )
+    async with sessionmaker(sqlite_engine)() as session:
+        (task,) = (await session.execute(select(Task))).scalars().all()
+    assert task.created_at.tzinfo is UTC and task.status is TaskStatus.PENDING
+
+
+async def test_unknown_status_written_by_another_client_is_read_as_text(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with sqlite_engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO tasks (id, user_id, title, status) VALUES (:id, 'u', 't', 'archived')"),
+            {"id": uuid.uuid4().hex},
+        )
+    async with sessionmaker(sqlite_engine)() as session:
+        (task,) = (await session.execute(select(Task))).scalars().all()
+    assert task.status == "archived" and not isinstance(task.status, TaskStatus)
+
+
+async def test_read_only_sqlite_engine_refuses_writes(sqlite_engine: AsyncEngine, sqlite_url: str) -> None:
+    reader = create_engine(sqlite_url, read_only=True)
+    try:
+        with pytest.raises(OperationalError, match="readonly"):
+            async with session_scope(reader) as session:
+                session.add(Task(user_id="u", title="nope"))
+        assert await count(reader) == 0
+    finally:
+        await reader.dispose()
+
+
+async def test_in_memory_sqlite_shares_one_database_across_connections() -> None:
+    engine = create_engine("sqlite://")
+    from todo_data import migrations
+
+    await migrations.upgrade(engine)
+    assert await count(engine) == 0
+    await engine.dispose()
+
+
+async def test_get_async_session_is_a_dependency_on_the_default_engine(
+    monkeypatch: pytest.MonkeyPatch, sqlite_engine: AsyncEngine, sqlite_url: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    await reset_default_engine()
+    try:
+        dependency = get_async_session()
+        session = await anext(dependency)
+        assert engine_of(session) is default_engine()
+        session.add(Task(user_id="u", title="via dependency"))
+        await session.commit()
+        with pytest.raises(StopAsyncIteration):
+            await anext(dependency)
+        assert await count(sqlite_engine) == 1
+        # An exception thrown into the dependency (a failed request) rolls back.
+        dependency = get_async_session()
+        session = await anext(dependency)
+        session.add(Task(user_id="u", title="rolled back"))
+        with pytest.raises(ValueError):
+            await dependency.athrow(ValueError("request failed"))
+        assert await count(sqlite_engine) == 1
+    finally:
+        await reset_default_engine()
+
+
+async def test_connect_and_begin_never_commit_or_close_a_callers_connection(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with sqlite_engine.connect() as conn:
+        async with begin(conn) as same:
+            assert same is conn
+            await same.execute(text("INSERT INTO tasks (id, user_id, title, status) VALUES ('x', 'u', 't', 'pending')"))
+        async with connect(conn) as same:
+            assert same is conn and conn.in_transaction()
+        await conn.rollback()
+    assert await count(sqlite_engine) == 0
+
+
+async def test_session_source_gives_its_connection(sqlite_engine: AsyncEngine) -> None:
+    async with sessionmaker(sqlite_engine)() as session:
+        async with connect(session) as conn:
+            assert engine_of(conn) is sqlite_engine
+        assert engine_of(session) is sqlite_engine
+
+
+async def test_unreachable_host_fails_fast_naming_host_and_database_without_password() -> None:
+    port = free_port()  # nothing listens there
+    engine = create_engine(f"postgresql://analyst:hunter2@127.0.0.1:{port}/neondb?connect_timeout=2")
+    try:
+        with pytest.raises(DatabaseConnectionError) as exc:
+            async with connect(engine):
+                pass
+    finally:
+        await engine.dispose()
+    message = str(exc.value)
+    assert f'database "neondb" on 127.0.0.1:{port} as user "analyst"' in message
+    assert "hunter2" not in message
+    assert describe(engine) in message
+
+
+async def test_connect_timeout_bounds_a_server_that_never_answers() -> None:
+    # A listening socket that never completes the PostgreSQL handshake.
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine(f"postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=0.5&sslmode=disable")
+    try:
+        with pytest.raises(DatabaseConnectionError, match="timed out"):
+            async with connect(engine):
+                pass
+    finally:
+        await engine.dispose()
+        server.close()

@@ -1,0 +1,87 @@
+"""Migrations on SQLite, from code and from the alembic command at the repository root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_data import migrations
+from todo_data.database import create_engine
+from todo_data.errors import MigrationError
+from todo_data.rules import CHECK_RULES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+async def tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+async def test_upgrade_downgrade_current_from_code(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        assert await migrations.current(engine) is None
+        assert await migrations.upgrade(engine) == migrations.head()
+        assert "tasks" in await tables(engine)
+        assert await migrations.downgrade(engine, "base") is None
+        assert "tasks" not in await tables(engine)
+        assert await migrations.upgrade(engine, "head") == migrations.head()
+    finally:
+        await engine.dispose()
+
+
+async def test_unknown_revision_is_a_migration_error_naming_it(sqlite_engine: AsyncEngine) -> None:
+    with pytest.raises(MigrationError, match="'nope'"):
+        await migrations.upgrade(sqlite_engine, "nope")
+
+
+def test_alembic_cli_upgrade_check_downgrade_from_repository_root(sqlite_url: str) -> None:
+    up = alembic("upgrade", "head", url=sqlite_url)
+    assert up.returncode == 0, up.stderr
+    check = alembic("check", url=sqlite_url)
+    assert check.returncode == 0, check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    down = alembic("downgrade", "base", url=sqlite_url)
+    assert down.returncode == 0, down.stderr
+
+
+def test_alembic_offline_sql_uses_the_rules(sqlite_url: str) -> None:
+    result = alembic("upgrade", "head", "--sql", url=sqlite_url)
+    assert result.returncode == 0, result.stderr
+    for rule in CHECK_RULES:
+        assert f"CONSTRAINT {rule.name} CHECK ({rule.sql})" in result.stdout
+
+
+async def test_live_sqlite_schema_has_every_named_constraint(sqlite_engine: AsyncEngine) -> None:
+    async with sqlite_engine.connect() as conn:
+        names = await conn.run_sync(
+            lambda c: (
+                {ck["name"] for ck in inspect(c).get_check_constraints("tasks")},
+                inspect(c).get_pk_constraint("tasks")["name"],
+                {ix["name"] for ix in inspect(c).get_indexes("tasks")},
+            )
+        )
+    assert names == (
+        {rule.name for rule in CHECK_RULES},
+        "pk_tasks",
+        {"ix_tasks_user_id", "ix_tasks_status"},
+    )

@@ -1,0 +1,183 @@
+"""The Python layer of the data rules: Task(...) and attribute assignment really validate."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from todo_data.models import Task, TaskBase, TaskStatus
+from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_USER_ID_LENGTH
+
+
+def make(**overrides: Any) -> Task:
+    return Task(**{"user_id": "user-1", "title": "Write tests", **overrides})
+
+
+def error_of(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str]:
+    (error,) = exc.value.errors()
+    return ".".join(str(p) for p in error["loc"]), error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("user_id", "", "at least 1 character"),
+        ("user_id", "   ", "must not be blank"),
+        ("user_id", "u" * (MAX_USER_ID_LENGTH + 1), f"at most {MAX_USER_ID_LENGTH} characters"),
+        ("user_id", None, "valid string"),
+        ("title", "", "at least 1 character"),
+        ("title", " \t\n ", "at least 1 character"),
+        ("title", "x" * (MAX_TITLE_LENGTH + 1), f"at most {MAX_TITLE_LENGTH} characters"),
+        ("title", None, "valid string"),
+        (
+            "description",
+            "d" * (MAX_DESCRIPTION_LENGTH + 1),
+            f"at most {MAX_DESCRIPTION_LENGTH} characters",
+        ),
+        ("status", "bogus", "'pending', 'in_progress' or 'completed'"),
+        ("status", None, "'pending', 'in_progress' or 'completed'"),
+        ("title", "nul\x00inside", "NUL characters"),
+        ("description", "nul\x00", "NUL characters"),
+        ("user_id", "u\x00", "NUL characters"),
+        ("title", "lone \ud800 surrogate", "unicode"),
+        ("created_at", datetime(2024, 1, 1), "timezone info"),
+        ("id", "not-a-uuid", "valid UUID"),
+    ],
+)
+def test_constructor_rejects_invalid_field_naming_field_and_rule(field: str, value: Any, rule: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        make(**{field: value})
+    loc, msg = error_of(exc)
+    assert loc == field
+    assert rule in msg
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("title", "", "at least 1 character"),
+        ("title", "   ", "at least 1 character"),
+        ("title", "x" * (MAX_TITLE_LENGTH + 1), f"at most {MAX_TITLE_LENGTH}"),
+        ("user_id", " ", "must not be blank"),
+        ("description", "d" * (MAX_DESCRIPTION_LENGTH + 1), f"at most {MAX_DESCRIPTION_LENGTH}"),
+        ("status", "bogus", "'pending', 'in_progress' or 'completed'"),
+        ("title", "a\x00b", "NUL"),
+    ],
+)
+def test_assignment_rejects_invalid_value_and_keeps_the_old_one(field: str, value: Any, rule: str) -> None:
+    task = make(description="old")
+    before = getattr(task, field)
+    with pytest.raises(ValidationError) as exc:
+        setattr(task, field, value)
+    loc, msg = error_of(exc)
+    assert (loc, rule in msg) == (field, True)
+    assert getattr(task, field) == before
+
+
+def test_missing_required_fields_are_named() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Task()
+    assert {e["loc"][0] for e in exc.value.errors() if e["type"] == "missing"} == {
+        "user_id",
+        "title",
+    }
+
+
+def test_unknown_keyword_is_rejected_not_ignored() -> None:
+    with pytest.raises(ValidationError, match="titel"):
+        make(titel="typo")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("user_id", "u" * MAX_USER_ID_LENGTH),
+        ("user_id", "ユーザー"),
+        ("title", "x" * MAX_TITLE_LENGTH),
+        ("title", "a"),
+        ("title", "🚀 launch"),
+        ("description", None),
+        ("description", ""),
+        ("description", "d" * MAX_DESCRIPTION_LENGTH),
+        ("status", "in_progress"),
+        ("status", TaskStatus.COMPLETED),
+    ],
+)
+def test_constructor_accepts_boundary_and_unicode_values(field: str, value: Any) -> None:
+    assert getattr(make(**{field: value}), field) == value
+
+
+def test_title_surrounding_whitespace_is_stripped_in_constructor_and_assignment() -> None:
+    task = make(title="  Buy milk \n")
+    assert task.title == "Buy milk"
+    task.title = "\tCall mum  "
+    assert task.title == "Call mum"
+
+
+def test_title_of_max_length_after_stripping_is_accepted() -> None:
+    assert make(title=" " + "x" * MAX_TITLE_LENGTH + " ").title == "x" * MAX_TITLE_LENGTH
+
+
+def test_defaults() -> None:
+    task = make()
+    assert task.status is TaskStatus.PENDING
+    assert task.description is None
+    assert isinstance(task.id, uuid.UUID)
+    assert task.created_at.tzinfo is UTC
+    assert task.updated_at.tzinfo is UTC
+    assert make().id != task.id
+
+
+def test_status_string_becomes_the_member_on_assignment() -> None:
+    task = make()
+    task.status = "completed"  # type: ignore[assignment]
+    assert task.status is TaskStatus.COMPLETED
+
+
+def test_timestamps_are_converted_to_utc() -> None:
+    paris = timezone(timedelta(hours=1))
+    task = make(created_at=datetime(2024, 5, 1, 12, 0, tzinfo=paris))
+    assert task.created_at == datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
+    assert task.created_at.utcoffset() == timedelta(0)
+
+
+def test_ten_megabyte_title_is_rejected_quickly_by_length_not_scanned() -> None:
+    huge = "x" * 10_000_000
+    with pytest.raises(ValidationError) as exc:
+        make(title=huge)
+    assert error_of(exc)[0] == "title"
+    # A second, different huge value via assignment goes the same way.
+    task = make()
+    with pytest.raises(ValidationError):
+        task.description = huge + "y"
+    assert task.description is None
+
+
+def test_validation_error_input_value_is_truncated_in_message() -> None:
+    with pytest.raises(ValidationError) as exc:
+        make(title="x" * 10_000_000)
+    assert len(str(exc.value)) < 1_000
+
+
+def test_task_base_is_an_input_schema_with_the_same_rules() -> None:
+    with pytest.raises(ValidationError):
+        TaskBase(user_id="u", title="")
+    assert TaskBase(user_id="u", title=" t ").title == "t"
+
+
+def test_model_validate_also_validates() -> None:
+    with pytest.raises(ValidationError):
+        Task.model_validate({"user_id": "u", "title": ""})
+    assert Task.model_validate({"user_id": "u", "title": " ok "}).title == "ok"
+
+
+def test_model_validate_from_attributes_and_update() -> None:
+    base = TaskBase(user_id="u", title="from input")
+    task = Task.model_validate(base, update={"status": "completed"})
+    assert (task.title, task.status) == ("from input", TaskStatus.COMPLETED)
+    with pytest.raises(ValidationError):
+        Task.model_validate(base, update={"title": " "})

@@ -1,0 +1,84 @@
+"""Settings come from the environment and .env, and never show a password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from todo_data.errors import SettingsError
+from todo_data.settings import DEFAULT_DATABASE_URL, Settings, get_settings
+
+
+def test_default_is_a_local_sqlite_file() -> None:
+    settings = get_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.database_url.startswith("sqlite")
+    assert settings.test_database_url is None
+
+
+def test_environment_overrides_and_result_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@h/db")
+    assert get_settings().database_url == "postgresql://u:pw@h/db"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@other/db")
+    assert get_settings().database_url == "postgresql://u:pw@h/db"
+    get_settings.cache_clear()
+    assert get_settings().database_url == "postgresql://u:pw@other/db"
+
+
+def test_dotenv_file_in_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgres://me:dotenv-pw@db.example/app\nDATABASE_POOLED=true\n")
+    settings = get_settings()
+    assert settings.database_url == "postgres://me:dotenv-pw@db.example/app"
+    assert settings.database_pooled is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
+def test_database_pooled_takes_the_usual_boolean_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool
+) -> None:
+    monkeypatch.setenv("DATABASE_POOLED", raw)
+    assert get_settings().database_pooled is expected
+
+
+def test_repr_and_str_mask_passwords() -> None:
+    settings = Settings(
+        database_url="postgresql://u:topsecret@h/db",
+        test_database_url="postgresql://t:alsosecret@h/t",
+    )
+    for text in (repr(settings), str(settings)):
+        assert "topsecret" not in text and "alsosecret" not in text
+        assert "postgresql://u:***@h/db" in text
+
+
+def test_malformed_url_is_a_settings_error_saying_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:topsecret@h/db?sslmode=sometimes")
+    with pytest.raises(SettingsError) as exc:
+        get_settings()
+    assert "DATABASE_URL" in str(exc.value) and "sslmode='sometimes'" in str(exc.value)
+    assert "topsecret" not in str(exc.value)
+
+
+def test_bad_boolean_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_POOLED", "perhaps")
+    with pytest.raises(SettingsError, match="DATABASE_POOLED"):
+        get_settings()
+
+
+def test_blank_database_url_falls_back_to_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "  ")
+    assert get_settings().database_url == DEFAULT_DATABASE_URL

@@ -1,0 +1,139 @@
+"""Database URLs as users paste them: translated for asyncpg, or refused with a reason."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from todo_data.errors import SettingsError
+from todo_data.urls import (
+    DEFAULT_CONNECT_TIMEOUT,
+    is_neon_pooler_host,
+    mask_url,
+    parse_database_url,
+    scrub,
+)
+
+NEON = (
+    "postgresql://neondb_owner:npg_S3cret@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb"
+    "?sslmode=require&channel_binding=require"
+)
+
+
+def test_neon_console_string_becomes_an_asyncpg_url_with_ssl_required() -> None:
+    target = parse_database_url(NEON)
+    assert target.backend == "postgresql"
+    assert target.url.drivername == "postgresql+asyncpg"
+    assert dict(target.url.query) == {}
+    assert target.connect_args["ssl"] == "require"
+    assert target.connect_args["timeout"] == DEFAULT_CONNECT_TIMEOUT
+    assert target.pooled is False
+    assert "npg_S3cret" not in repr(target)
+    assert target.describe() == (
+        'database "neondb" on ep-cool-darkness-123456.us-east-2.aws.neon.tech as user "neondb_owner"'
+    )
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg", "postgres+asyncpg"])
+def test_postgres_schemes_all_use_asyncpg(scheme: str) -> None:
+    assert parse_database_url(f"{scheme}://u:p@h:5433/db").url.drivername == "postgresql+asyncpg"
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("disable", False),
+        ("allow", "allow"),
+        ("prefer", "prefer"),
+        ("require", "require"),
+        ("verify-ca", "verify-ca"),
+        ("verify-full", "verify-full"),
+    ],
+)
+def test_sslmode_maps_to_asyncpg_ssl(mode: str, expected: object) -> None:
+    assert parse_database_url(f"postgresql://u:p@h/db?sslmode={mode}").connect_args["ssl"] == expected
+
+
+def test_sslrootcert_with_verify_full_builds_a_verifying_context(tmp_path: object) -> None:
+    cafile = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
+    target = parse_database_url(f"postgresql://u:p@h/db?sslmode=verify-full&sslrootcert={cafile}")
+    context = target.connect_args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname is True
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_pooler_host_is_detected_and_can_be_overridden() -> None:
+    pooler = NEON.replace("ep-cool-darkness-123456.", "ep-cool-darkness-123456-pooler.")
+    assert parse_database_url(pooler).pooled is True
+    assert parse_database_url(pooler, pooled=False).pooled is False
+    assert parse_database_url("postgresql://u:p@127.0.0.1:6432/db", pooled=True).pooled is True
+    assert is_neon_pooler_host("ep-x-pooler.eu-central-1.aws.neon.tech")
+    assert not is_neon_pooler_host("pooler-ep.example.com.ep-x")
+    assert not is_neon_pooler_host(None)
+
+
+def test_connect_timeout_options_and_application_name_are_translated() -> None:
+    target = parse_database_url(
+        "postgres://u:p@h/db?connect_timeout=3&application_name=nb"
+        "&options=endpoint%3Dep-cool-darkness-123456%20-c%20statement_timeout%3D5000"
+        "&target_session_attrs=read-write"
+    )
+    assert target.connect_args["timeout"] == 3.0
+    assert target.connect_args["server_settings"] == {
+        "application_name": "nb",
+        "statement_timeout": "5000",
+    }
+    assert target.connect_args["target_session_attrs"] == "read-write"
+
+
+def test_zero_connect_timeout_keeps_a_bound() -> None:
+    assert (
+        parse_database_url("postgres://u:p@h/db?connect_timeout=0").connect_args["timeout"] == DEFAULT_CONNECT_TIMEOUT
+    )
+
+
+def test_percent_encoded_password_is_decoded_for_the_driver_and_masked() -> None:
+    target = parse_database_url("postgresql://u:p%40ss%3Aw%2Frd%3F%23x@h/db")
+    assert target.url.password == "p@ss:w/rd?#x"
+    assert "p@ss" not in target.masked and "p%40ss" not in target.masked
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "Malformed database URL"),
+        ("postgresql://u:secret@h:port/db", "port is not a number"),
+        ("mysql://u:secret@h/db", "Unsupported database URL scheme 'mysql'"),
+        ("postgresql://u:secret@/db", "has no host"),
+        ("postgresql://u:secret@h", "names no database"),
+        ("postgresql://u:secret@h/db?sslmode=maybe", "sslmode='maybe'"),
+        ("postgresql://u:secret@h/db?connect_timeout=soon", "connect_timeout='soon'"),
+        ("postgresql://u:secret@h/db?frobnicate=1", "Unsupported parameter(s) frobnicate"),
+        ("postgresql://u:secret@h/db?options=weird", "options='weird'"),
+        ("postgresql://u:secret@h/db?options=-cnovalue", "expected name=value"),
+        ("postgresql://u:secret@h/db?sslmode=require&sslmode=disable", "more than once"),
+    ],
+)
+def test_bad_urls_are_refused_with_a_reason_and_no_password(url: str, message: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        parse_database_url(url)
+    assert message in str(exc.value)
+    assert "secret" not in str(exc.value)
+
+
+def test_sqlite_urls_use_aiosqlite() -> None:
+    for url in ("sqlite:///tasks.db", "sqlite+aiosqlite:///tasks.db", "sqlite://"):
+        target = parse_database_url(url)
+        assert (target.backend, target.url.drivername) == ("sqlite", "sqlite+aiosqlite")
+    assert parse_database_url("sqlite:///tasks.db").describe() == 'SQLite database "tasks.db"'
+    assert parse_database_url("sqlite://").describe() == 'SQLite database ":memory:"'
+
+
+def test_mask_and_scrub_hide_passwords_even_in_unparseable_text() -> None:
+    assert mask_url("postgresql://u:hunter2@h/db") == "postgresql://u:***@h/db"
+    assert mask_url("garbage://u:hunter2@") == "garbage://u:***@"
+    text = "failed for postgresql://u:p%40ss@h/db with p@ss and p%40ss"
+    assert "p@ss" not in scrub(text, "p@ss") and "p%40ss" not in scrub(text, "p%40ss")
+    assert scrub("nothing", None) == "nothing"

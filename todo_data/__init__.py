@@ -1,0 +1,44 @@
+"""todo_data: the Todo application's data layer, and a toolkit to inspect it from Jupyter.
+
+The most used names are here; the rest live in their modules:
+
+- :mod:`todo_data.queries`: pandas DataFrames of the tasks (frames and distributions)
+- :mod:`todo_data.checks`: the live schema, its constraints and stored violations
+- :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/drift from code
+- :mod:`todo_data.sample`: deterministic demo data
+
+Heavy modules (pandas, Alembic) load on first use, so ``import todo_data`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from todo_data.database import Source as Source
+from todo_data.database import create_engine as create_engine
+from todo_data.database import get_async_session as get_async_session
+from todo_data.database import session_scope as session_scope
+from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
+from todo_data.errors import InvalidArgumentError as InvalidArgumentError
+from todo_data.errors import MigrationError as MigrationError
+from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
+from todo_data.errors import SettingsError as SettingsError
+from todo_data.errors import TodoDataError as TodoDataError
+from todo_data.models import Task as Task
+from todo_data.models import TaskStatus as TaskStatus
+from todo_data.settings import Settings as Settings
+from todo_data.settings import get_settings as get_settings
+
+if TYPE_CHECKING:
+    from todo_data import migrations as migrations
+
+__version__ = "0.1.0"
+
+_LAZY_MODULES = frozenset({"migrations"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"todo_data.{name}")
+    raise AttributeError(f"module 'todo_data' has no attribute {name!r}")

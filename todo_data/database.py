@@ -1,0 +1,248 @@
+"""The async engine, sessions, and the *source* every database function accepts.
+
+A source is an :class:`~sqlalchemy.ext.asyncio.AsyncEngine`, an
+:class:`~sqlalchemy.ext.asyncio.AsyncConnection` or an
+:class:`~sqlalchemy.ext.asyncio.AsyncSession`. Functions borrow a connection from it with
+:func:`connect` and never commit or close what they were given.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import StaticPool
+
+from todo_data.errors import DatabaseConnectionError
+from todo_data.settings import get_settings
+from todo_data.urls import DatabaseTarget, parse_database_url, scrub
+
+Source: TypeAlias = AsyncEngine | AsyncConnection | AsyncSession
+"""Anything a ``todo_data`` database function accepts."""
+
+# What each engine was built for (parsed URL, backend, pooled), by its sync engine.
+_TARGETS: weakref.WeakKeyDictionary[Engine, DatabaseTarget] = weakref.WeakKeyDictionary()
+
+
+def create_engine(
+    url: str | URL | None = None,
+    *,
+    read_only: bool = False,
+    pooled: bool | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine for a SQLite or PostgreSQL (Neon) URL; ``None`` means the settings' URL.
+
+    - ``postgresql://``/``postgres://`` URLs use asyncpg; libpq parameters such as
+      ``sslmode`` and ``channel_binding`` are translated (see :mod:`todo_data.urls`).
+    - ``pooled`` (default: detect Neon ``-pooler`` hosts, or the ``DATABASE_POOLED``
+      setting for the default URL) makes asyncpg safe behind PgBouncer's transaction mode.
+    - ``read_only=True`` makes every transaction read-only (``BEGIN READ ONLY`` on
+      PostgreSQL, ``PRAGMA query_only`` on SQLite).
+
+    Connections are pre-pinged (a suspended Neon compute drops them) and connects time out
+    after ``connect_timeout`` seconds (10 by default). Extra keyword arguments go to
+    :func:`sqlalchemy.ext.asyncio.create_async_engine`.
+
+    >>> engine = create_engine("sqlite:///demo.db")
+    >>> engine.url.drivername
+    'sqlite+aiosqlite'
+    """
+    if url is None:
+        settings = get_settings()
+        url = settings.database_url
+        if pooled is None:
+            pooled = settings.database_pooled
+    target = parse_database_url(url, pooled=pooled)
+    connect_args = {**target.connect_args, **kwargs.pop("connect_args", {})}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if target.backend == "sqlite":
+        if target.url.database in (None, "", ":memory:"):
+            # One shared connection, or every connection would see its own empty database.
+            options["poolclass"] = StaticPool
+    elif target.pooled:
+        # PgBouncer in transaction mode hands each transaction to any server connection,
+        # so asyncpg's named prepared statements collide ("__asyncpg_stmt_1__ already
+        # exists" / "does not exist"). Disable both statement caches and give every
+        # prepared statement a unique name.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
+    if read_only and target.backend == "postgresql":
+        options["execution_options"] = {"postgresql_readonly": True}
+    options.update(kwargs)
+    engine = create_async_engine(target.url, connect_args=connect_args, **options)
+    _TARGETS[engine.sync_engine] = target
+    if read_only and target.backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+    return engine
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
+
+
+def engine_of(source: Source) -> AsyncEngine:
+    """The engine behind a source."""
+    if isinstance(source, AsyncEngine):
+        return source
+    if isinstance(source, AsyncConnection):
+        return source.engine
+    bind = source.bind
+    if isinstance(bind, AsyncEngine):
+        return bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    raise TypeError("the AsyncSession is not bound to an engine or connection")
+
+
+def target_of(source: Source) -> DatabaseTarget:
+    """What the source's engine connects to (parsed URL, backend, pooled)."""
+    engine = engine_of(source)
+    target = _TARGETS.get(engine.sync_engine)
+    if target is None:
+        target = _TARGETS[engine.sync_engine] = parse_database_url(engine.url)
+    return target
+
+
+def describe(source: Source) -> str:
+    """``database "db" on host:port as user "u"``: for messages, never with the password."""
+    return target_of(source).describe()
+
+
+def connection_error(source: Source, exc: BaseException) -> DatabaseConnectionError:
+    """A readable :class:`DatabaseConnectionError` for a failed connect, password scrubbed."""
+    url = engine_of(source).url
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = scrub(
+        str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__,
+        url.password,
+    )
+    if isinstance(cause, TimeoutError) and not str(cause).strip():
+        reason = "timed out (the server did not answer; a suspended Neon compute may still be starting)"
+    return DatabaseConnectionError(f"Could not connect to {describe(source)}: {reason}")
+
+
+# Anything raised while opening a connection means the database could not be used.
+_CONNECT_ERRORS = (OSError, TimeoutError, DBAPIError)
+
+
+@asynccontextmanager
+async def connect(source: Source) -> AsyncIterator[AsyncConnection]:
+    """Borrow a connection from a source without committing or closing the caller's.
+
+    An engine gives a new connection (closed afterwards, its transaction rolled back
+    unless the caller committed); a connection is used as it is; a session gives the
+    connection of its current transaction.
+    """
+    if isinstance(source, AsyncConnection):
+        yield source
+        return
+    if isinstance(source, AsyncSession):
+        conn = await _open(source, source.connection())
+        yield conn
+        return
+    conn = await _open(source, source.connect())
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction for writing.
+
+    With an engine, the transaction is committed on success and rolled back on error.
+    With a connection or session, the writes join the caller's transaction, which the
+    caller commits.
+    """
+    if isinstance(source, AsyncEngine):
+        async with connect(source) as conn, conn.begin():
+            yield conn
+        return
+    async with connect(source) as conn:
+        if not conn.in_transaction():
+            await conn.begin()
+        yield conn
+
+
+async def _open(source: Source, opening: Any) -> AsyncConnection:
+    try:
+        conn = await opening
+    except _CONNECT_ERRORS as exc:
+        raise connection_error(source, exc) from None
+    assert isinstance(conn, AsyncConnection)
+    return conn
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A session factory with ``expire_on_commit=False`` (objects stay readable after commit)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def session_scope(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session that commits when the block succeeds and rolls back when it raises.
+
+    >>> async with session_scope(engine) as session:   # doctest: +SKIP
+    ...     session.add(Task(user_id="u1", title="Write the report"))
+    """
+    async with sessionmaker(engine)() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+_default_engine: AsyncEngine | None = None
+
+
+def default_engine() -> AsyncEngine:
+    """The engine for the settings' ``DATABASE_URL``, built on first use and cached."""
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = create_engine()
+    return _default_engine
+
+
+async def reset_default_engine() -> None:
+    """Dispose of the cached default engine (after changing settings, in tests)."""
+    global _default_engine
+    engine, _default_engine = _default_engine, None
+    if engine is not None:
+        await engine.dispose()
+
+
+async def get_async_session() -> AsyncIterator[AsyncSession]:
+    """Yield one session on the default engine: a FastAPI-style dependency.
+
+    The caller commits; an exception inside the request rolls the session back.
+    """
+    async with sessionmaker(default_engine())() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise

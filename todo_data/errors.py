@@ -1,0 +1,31 @@
+"""The exceptions the library raises. Every one derives from :class:`TodoDataError`.
+
+Messages name what failed and how to fix it, and never contain a password: the CLI
+prints them as they are.
+"""
+
+from __future__ import annotations
+
+
+class TodoDataError(Exception):
+    """Base class of every error raised by ``todo_data``."""
+
+
+class SettingsError(TodoDataError, ValueError):
+    """A setting (usually a database URL) is malformed or unsupported."""
+
+
+class DatabaseConnectionError(TodoDataError, ConnectionError):
+    """The database could not be reached or refused the connection."""
+
+
+class SchemaNotReadyError(TodoDataError):
+    """The tasks table does not exist yet: the migrations have not been run."""
+
+
+class MigrationError(TodoDataError):
+    """An Alembic migration failed or was asked for something impossible."""
+
+
+class InvalidArgumentError(TodoDataError, ValueError):
+    """An argument given to a library function is not valid (checked before any query)."""

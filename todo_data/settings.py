@@ -1,0 +1,64 @@
+"""Configuration, read from the environment and a ``.env`` file.
+
+Settings are built on first use and cached; tests and notebooks that change the
+environment call ``get_settings.cache_clear()`` instead of patching globals.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Final
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from todo_data.errors import SettingsError
+from todo_data.urls import mask_url, parse_database_url
+
+DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///todo_data.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of ``todo_data``; ``.env.example`` documents each one.
+
+    ``repr`` and ``str`` mask passwords, so a settings object is safe to print.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """The database to inspect. A Neon connection string works as pasted."""
+
+    database_pooled: bool | None = None
+    """Force (true) or disable (false) pooled-endpoint handling; unset detects Neon ``-pooler`` hosts."""
+
+    test_database_url: str | None = None
+    """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
+
+    @field_validator("database_url", "test_database_url")
+    @classmethod
+    def _url_is_valid(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_database_url(value)
+            return value.strip()
+        return None if value is None else DEFAULT_DATABASE_URL
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings, read once from the environment and ``.env`` and then cached."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {_reason(err)}" for err in exc.errors())
+        raise SettingsError(f"Invalid settings: {problems}") from None
+
+
+def _reason(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    return str(inner) if inner is not None else str(err["msg"])

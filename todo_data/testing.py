@@ -1,0 +1,241 @@
+"""Throwaway PostgreSQL clusters shaped like Neon, for tests, benchmarks and notebooks in CI.
+
+:func:`start_cluster` runs ``initdb``/``pg_ctl`` from the PostgreSQL server binaries
+(``pg_config --bindir``; as the ``postgres`` user when running as root) on a free
+loopback port, with TLS on (a self-signed certificate), SCRAM-only password
+authentication over TCP and a non-superuser application role that owns its database,
+as a Neon project does. Everything lives in one temporary directory, removed on stop.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from todo_data.errors import TodoDataError
+
+APP_USER = "todo_app"
+APP_DATABASE = "todo_test"
+
+
+class ClusterUnavailable(TodoDataError):
+    """No PostgreSQL server binaries (or no way to run them) on this machine."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def postgres_bindir() -> Path:
+    """Where ``initdb`` and ``pg_ctl`` live, from ``pg_config --bindir`` or ``PATH``."""
+    pg_config = shutil.which("pg_config")
+    candidates: list[Path] = []
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(Path(out.stdout.strip()))
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).parent)
+    candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True))
+    for path in candidates:
+        if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
+            return path
+    raise ClusterUnavailable(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: install the postgresql package or set TEST_DATABASE_URL"
+    )
+
+
+@dataclass
+class PostgresCluster:
+    """A running throwaway cluster; :meth:`stop` removes it."""
+
+    root: Path
+    bindir: Path
+    port: int
+    password: str
+    host: str = "127.0.0.1"
+    run_as: list[str] = field(default_factory=list)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root
+
+    def url(self, database: str = APP_DATABASE, *, sslmode: str = "require", user: str = APP_USER) -> str:
+        """A libpq URL for the application role, as Neon's console would show it."""
+        query = f"?sslmode={sslmode}" if sslmode else ""
+        return f"postgresql://{user}:{quote(self.password, safe='')}@{self.host}:{self.port}/{database}{query}"
+
+    def psql(self, sql: str, *, database: str = "postgres") -> str:
+        """Run SQL as the superuser over the cluster's private Unix socket."""
+        psql = self.bindir / "psql" if (self.bindir / "psql").is_file() else Path(shutil.which("psql") or "psql")
+        cmd = [*self.run_as, str(psql)]
+        cmd += [
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise TodoDataError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def pg_ctl(self, *args: str) -> None:
+        log = self.root / "server.log"
+        subprocess.run(
+            [
+                *self.run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def restart(self) -> None:
+        """Restart the server (every connection is dropped, as on a Neon compute restart)."""
+        self.pg_ctl("-m", "fast", "restart")
+
+    def create_database(self, name: str) -> str:
+        """A new empty database owned by the application role; returns its URL."""
+        self.psql(f'CREATE DATABASE "{name}" OWNER {APP_USER}')
+        return self.url(name)
+
+    def stop(self) -> None:
+        try:
+            self.pg_ctl("-m", "immediate", "stop")
+        except subprocess.CalledProcessError:  # pragma: no cover - already stopped
+            pass
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_cluster() -> PostgresCluster:
+    """Start a Neon-like throwaway cluster; raises :class:`ClusterUnavailable` if impossible."""
+    bindir = postgres_bindir()
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ClusterUnavailable("openssl is needed to make the test server's TLS certificate")
+    run_as: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="todo-data-pg-"))
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: run the server as the postgres system user.
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            raise ClusterUnavailable("running as root needs runuser to start PostgreSQL as 'postgres'")
+        run_as = [runuser, "-u", "postgres", "--"]
+    # A password with every character that needs percent-encoding in a URL.
+    password = f"p@ss:w/rd?#{secrets.token_hex(8)}"
+    superuser_password = secrets.token_hex(16)
+    (root / "pw").write_text(superuser_password + "\n")
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(root / "server.key"),
+            "-out",
+            str(root / "server.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (root / "server.key").chmod(0o600)
+    if run_as:
+        shutil.chown(root, "postgres")
+        for path in root.iterdir():
+            shutil.chown(path, "postgres")
+    port = free_port()
+    cluster = PostgresCluster(root=root, bindir=bindir, port=port, password=password, run_as=run_as)
+    try:
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(cluster.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={root / 'pw'}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (root / "pw").unlink()
+        conf = cluster.data / "postgresql.conf"
+        with conf.open("a") as out:
+            out.write(
+                "\n# todo_data test cluster: loopback only, TLS on, durability off (throwaway data)\n"
+                f"listen_addresses = '127.0.0.1'\nport = {port}\n"
+                f"unix_socket_directories = '{root}'\n"
+                f"ssl = on\nssl_cert_file = '{root / 'server.crt'}'\nssl_key_file = '{root / 'server.key'}'\n"
+                "password_encryption = 'scram-sha-256'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                "max_connections = 200\n"
+            )
+        # Like Neon: TCP only with TLS and SCRAM; the superuser only on the private socket.
+        (cluster.data / "pg_hba.conf").write_text(
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n"
+        )
+        cluster.pg_ctl("start")
+        escaped = password.replace("'", "''")
+        cluster.psql(f"CREATE ROLE {APP_USER} LOGIN CREATEDB PASSWORD '{escaped}'")
+        cluster.psql(f"CREATE DATABASE {APP_DATABASE} OWNER {APP_USER}")
+    except (subprocess.CalledProcessError, TodoDataError) as exc:
+        log = root / "server.log"
+        detail = log.read_text()[-2000:] if log.exists() else ""
+        stderr = getattr(exc, "stderr", b"") or b""
+        cluster.stop()
+        raise ClusterUnavailable(
+            f"could not start a PostgreSQL test cluster: {exc} {stderr.decode(errors='replace')} {detail}"
+        ) from exc
+    return cluster
