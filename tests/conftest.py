@@ -1,10 +1,11 @@
 """Shared fixtures: SQLite engines, and a real PostgreSQL shaped like Neon.
 
 PostgreSQL comes from ``TEST_DATABASE_URL`` when it is set (e.g. a Neon branch: the
-tests truncate its tasks table), otherwise from a throwaway cluster started once for
-the session (see :mod:`todo_data.testing`). Without either, PostgreSQL tests are
-skipped with the reason, except in CI (``CI=true``), where that is a failure.
-Schemas are always built by running the migrations.
+tests truncate its tasks table; ``TEST_DATABASE_POOLED_URL`` names its pooled
+endpoint), otherwise from a throwaway cluster with PgBouncer in transaction mode in
+front of it, started once for the session (see :mod:`todo_data.testing`). Without
+either, PostgreSQL tests are skipped with the reason, except in CI (``CI=true``), where
+that is a failure. Schemas are always built by running the migrations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from todo_data import migrations
 from todo_data.database import create_engine
 from todo_data.settings import get_settings
-from todo_data.testing import ClusterUnavailable, PostgresCluster, start_cluster
+from todo_data.testing import ClusterUnavailable, PgBouncer, PostgresCluster, start_cluster, start_pgbouncer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +54,12 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     get_settings.cache_clear()
 
 
+def _unavailable(what: str, exc: Exception) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI needs {what} for the integration tests: {exc}")
+    pytest.skip(f"no {what} for integration tests: {exc}")
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -62,13 +69,33 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         cluster = start_cluster()
     except ClusterUnavailable as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI needs PostgreSQL for the integration tests: {exc}")
-        pytest.skip(f"no PostgreSQL for integration tests: {exc}")
+        _unavailable("PostgreSQL", exc)
+        raise
     try:
         yield PostgresServer(url=cluster.url(), cluster=cluster)
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pooled_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The pooled endpoint (PgBouncer, transaction mode) in front of the test database."""
+    if postgres_server.cluster is None:
+        url = os.environ.get("TEST_DATABASE_POOLED_URL", "").strip()
+        if not url:
+            pytest.skip("set TEST_DATABASE_POOLED_URL to test the pooled endpoint of TEST_DATABASE_URL")
+        yield url
+        return
+    bouncer: PgBouncer | None = None
+    try:
+        bouncer = start_pgbouncer(postgres_server.cluster)
+    except ClusterUnavailable as exc:
+        _unavailable("PgBouncer", exc)
+        raise
+    try:
+        yield bouncer.url()
+    finally:
+        bouncer.stop()
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +119,16 @@ async def pg_engine(_migrated_postgres: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
+async def pooled_engine(_migrated_postgres: str, pooled_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine through the pooled endpoint (pooled mode on), on the same empty tasks table."""
+    engine = create_engine(pooled_url, pooled=True)
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE tasks"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tasks.db'}"
 
@@ -105,11 +142,20 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+ENGINE_FIXTURES = {"sqlite": "sqlite_engine", "postgresql": "pg_engine", "pgbouncer": "pooled_engine"}
+
+
+@pytest.fixture(params=list(ENGINE_FIXTURES))
 def engine(request: pytest.FixtureRequest) -> AsyncEngine:
-    """The same test on SQLite and on PostgreSQL."""
-    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    result: AsyncEngine = request.getfixturevalue(name)
+    """The same test on SQLite, on PostgreSQL directly and through the pooled endpoint."""
+    result: AsyncEngine = request.getfixturevalue(ENGINE_FIXTURES[request.param])
+    return result
+
+
+@pytest.fixture(params=["postgresql", "pgbouncer"])
+def postgres_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The same test on PostgreSQL directly and through the pooled endpoint."""
+    result: AsyncEngine = request.getfixturevalue(ENGINE_FIXTURES[request.param])
     return result
 
 

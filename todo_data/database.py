@@ -8,6 +8,7 @@ A source is an :class:`~sqlalchemy.ext.asyncio.AsyncEngine`, an
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_
 
 from todo_data.errors import DatabaseConnectionError
 from todo_data.settings import get_settings
@@ -42,6 +44,7 @@ def create_engine(
     *,
     read_only: bool = False,
     pooled: bool | None = None,
+    statement_timeout: float | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL (Neon) URL; ``None`` means the settings' URL.
@@ -52,6 +55,8 @@ def create_engine(
       setting for the default URL) makes asyncpg safe behind PgBouncer's transaction mode.
     - ``read_only=True`` makes every transaction read-only (``BEGIN READ ONLY`` on
       PostgreSQL, ``PRAGMA query_only`` on SQLite).
+    - ``statement_timeout`` (seconds; PostgreSQL) makes the server cancel any statement
+      that runs longer, so a runaway analysis query cannot hold a Neon compute.
 
     Connections are pre-pinged (a suspended Neon compute drops them) and connects time out
     after ``connect_timeout`` seconds (10 by default). Extra keyword arguments go to
@@ -66,6 +71,8 @@ def create_engine(
         url = settings.database_url
         if pooled is None:
             pooled = settings.database_pooled
+        if statement_timeout is None:
+            statement_timeout = settings.database_statement_timeout
     target = parse_database_url(url, pooled=pooled)
     connect_args = {**target.connect_args, **kwargs.pop("connect_args", {})}
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -88,7 +95,50 @@ def create_engine(
     _TARGETS[engine.sync_engine] = target
     if read_only and target.backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+    if target.backend == "postgresql":
+        event.listen(engine.sync_engine, "do_connect", _connect_with_one_retry)
+    if statement_timeout is not None and target.backend == "postgresql":
+        # Per transaction (SET LOCAL), not as a startup parameter or session SET:
+        # PgBouncer in transaction mode rejects the first and would leak the second.
+        milliseconds = max(1, round(statement_timeout * 1000))
+        event.listen(
+            engine.sync_engine,
+            "begin",
+            lambda conn: conn.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}"),
+        )
     return engine
+
+
+#: Seconds to wait before the one retry of a connect that failed transiently.
+CONNECT_RETRY_DELAY = 1.0
+# SQLSTATEs of a server that is going away or not there yet: connection exceptions
+# (class 08), admin/crash shutdown and "cannot connect now" (starting up).
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_transient_connect_error(exc: BaseException) -> bool:
+    """Whether a failed connect is worth one retry (a restart or a Neon compute waking up).
+
+    Refused or reset connections and server shutdown/startup states are; timeouts
+    (the bounded wait already happened), bad passwords and TLS failures are not.
+    """
+    if isinstance(exc, TimeoutError):
+        return False
+    if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES)
+
+
+def _connect_with_one_retry(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    # Runs inside SQLAlchemy's greenlet bridge, so the async sleep must go through await_.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except Exception as exc:
+        if not is_transient_connect_error(exc):
+            raise
+    await_(asyncio.sleep(CONNECT_RETRY_DELAY))
+    return dialect.connect(*cargs, **cparams)
 
 
 def _unique_statement_name() -> str:

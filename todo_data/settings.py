@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     database_pooled: bool | None = None
     """Force (true) or disable (false) pooled-endpoint handling; unset detects Neon ``-pooler`` hosts."""
 
+    database_statement_timeout: float | None = None
+    """Seconds after which PostgreSQL cancels a statement (unset: no limit)."""
+
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 

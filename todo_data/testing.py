@@ -4,7 +4,9 @@
 (``pg_config --bindir``; as the ``postgres`` user when running as root) on a free
 loopback port, with TLS on (a self-signed certificate), SCRAM-only password
 authentication over TCP and a non-superuser application role that owns its database,
-as a Neon project does. Everything lives in one temporary directory, removed on stop.
+as a Neon project does. :func:`start_pgbouncer` puts PgBouncer in transaction mode with
+client TLS in front of it, like Neon's ``-pooler`` endpoint. Everything lives in one
+temporary directory, removed on stop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -239,3 +242,83 @@ def start_cluster() -> PostgresCluster:
             f"could not start a PostgreSQL test cluster: {exc} {stderr.decode(errors='replace')} {detail}"
         ) from exc
     return cluster
+
+
+def pgbouncer_binary() -> Path:
+    """The ``pgbouncer`` executable (Debian installs it in /usr/sbin)."""
+    found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").is_file() else None)
+    if found is None:
+        raise ClusterUnavailable("pgbouncer not found: install the pgbouncer package")
+    return Path(found)
+
+
+@dataclass
+class PgBouncer:
+    """PgBouncer in transaction mode in front of a :class:`PostgresCluster`."""
+
+    cluster: PostgresCluster
+    port: int
+    process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+
+    def url(self, database: str = APP_DATABASE, *, sslmode: str = "require") -> str:
+        """The pooled endpoint's URL (same role and password as the direct one)."""
+        query = f"?sslmode={sslmode}" if sslmode else ""
+        password = quote(self.cluster.password, safe="")
+        return f"postgresql://{APP_USER}:{password}@{self.host}:{self.port}/{database}{query}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - pgbouncer ignores SIGTERM
+            self.process.kill()
+            self.process.wait()
+
+
+def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
+    """Start PgBouncer (``pool_mode = transaction``, TLS to clients and to the server, SCRAM).
+
+    Transaction mode hands each transaction to any server connection, which is what
+    breaks session state and asyncpg's named prepared statements on Neon's pooler.
+    """
+    binary = pgbouncer_binary()
+    port = free_port()
+    root = cluster.root
+    escaped = cluster.password.replace('"', '""')
+    (root / "userlist.txt").write_text(f'"{APP_USER}" "{escaped}"\n')
+    (root / "userlist.txt").chmod(0o600)
+    ini = root / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host={cluster.host} port={cluster.port}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {root / 'userlist.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+        f"client_tls_sslmode = require\nclient_tls_key_file = {root / 'server.key'}\n"
+        f"client_tls_cert_file = {root / 'server.crt'}\n"
+        "server_tls_sslmode = require\n"
+        # PgBouncer waits 15 s after a failed server login by default; Neon's pooler
+        # retries promptly, and so does this harness.
+        "server_login_retry = 1\n"
+        f"logfile = {root / 'pgbouncer.log'}\n"
+    )
+    if cluster.run_as:
+        for path in (ini, root / "userlist.txt"):
+            shutil.chown(path, "postgres")
+    process = subprocess.Popen(
+        [*cluster.run_as, str(binary), str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = root / "pgbouncer.log"
+            detail = log.read_text()[-2000:] if log.exists() else ""
+            raise ClusterUnavailable(f"pgbouncer exited with status {process.returncode}: {detail}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return PgBouncer(cluster=cluster, port=port, process=process)
+        time.sleep(0.05)
+    process.kill()  # pragma: no cover - pgbouncer never listened
+    raise ClusterUnavailable("pgbouncer did not start listening within 15 s")  # pragma: no cover

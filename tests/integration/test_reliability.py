@@ -1,0 +1,313 @@
+"""Neon-grade reliability, proven against the Neon-like harness (TLS, SCRAM, PgBouncer).
+
+Covers the pooled endpoint, dropped connections and restarts, read-only analysis with a
+statement timeout, concurrency, and connection strings as users paste them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import uuid
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import PostgresServer
+from todo_data import Task, TaskStatus, create_engine, session_scope
+from todo_data.database import connect, is_transient_connect_error, sessionmaker
+from todo_data.errors import DatabaseConnectionError
+
+table = Task.__table__  # type: ignore[attr-defined]
+CONCURRENT_SESSIONS = 50
+ROWS_PER_SESSION = 20
+
+
+def with_query(url: str, **params: str) -> str:
+    return make_url(url).update_query_dict(params).render_as_string(hide_password=False)
+
+
+async def count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM tasks"))).scalar_one())
+
+
+async def repeated_and_concurrent_queries(engine: AsyncEngine) -> list[int]:
+    async def one(i: int) -> int:
+        async with engine.connect() as conn:
+            result = await conn.execute(select(func.count()).select_from(table).where(table.c.title != str(i)))
+            return int(result.scalar_one())
+
+    results: list[int] = []
+    for _ in range(3):
+        results += await asyncio.gather(*(one(i) for i in range(30)))
+    return results
+
+
+async def test_pooled_mode_makes_repeated_and_concurrent_queries_work_through_pgbouncer(
+    pooled_engine: AsyncEngine,
+) -> None:
+    assert await repeated_and_concurrent_queries(pooled_engine) == [0] * 90
+
+
+async def test_without_pooled_mode_pgbouncer_breaks_prepared_statements(
+    pooled_engine: AsyncEngine, pooled_url: str
+) -> None:
+    # The harness reproduces the bug that pooled mode fixes.
+    naive = create_engine(pooled_url, pooled=False)
+    try:
+        with pytest.raises(DBAPIError, match=r"prepared statement .* (does not exist|already exists)"):
+            await repeated_and_concurrent_queries(naive)
+    finally:
+        await naive.dispose()
+
+
+async def test_fifty_concurrent_sessions_lose_and_corrupt_nothing(postgres_engine: AsyncEngine) -> None:
+    engine = postgres_engine
+
+    async def worker(n: int) -> None:
+        ids = []
+        async with session_scope(engine) as session:
+            tasks = [
+                Task(user_id=f"user-{n}", title=f"task {n}-{i}", description="é" * i) for i in range(ROWS_PER_SESSION)
+            ]
+            session.add_all(tasks)
+            ids = [t.id for t in tasks]
+        async with session_scope(engine) as session:
+            for task_id in ids[::2]:
+                task = await session.get(Task, task_id)
+                assert task is not None
+                task.status = TaskStatus.COMPLETED
+                task.title = task.title + " (done)"
+
+    await asyncio.gather(*(worker(n) for n in range(CONCURRENT_SESSIONS)))
+    async with sessionmaker(engine)() as session:
+        tasks = (await session.execute(select(Task))).scalars().all()
+    assert len(tasks) == CONCURRENT_SESSIONS * ROWS_PER_SESSION
+    for task in tasks:
+        n, i = map(int, task.title.split()[1].split("-"))
+        assert task.user_id == f"user-{n}" and task.description == "é" * i
+        done = i % 2 == 0
+        assert task.status == (TaskStatus.COMPLETED if done else TaskStatus.PENDING)
+        assert task.title.endswith(" (done)") == done
+        assert task.updated_at >= task.created_at
+
+
+async def test_a_batch_with_one_invalid_row_stores_none_of_it(postgres_engine: AsyncEngine) -> None:
+    engine = postgres_engine
+    rows = [{"id": uuid.uuid4(), "user_id": "u", "title": f"t{i}", "status": "pending"} for i in range(100)]
+    rows[57]["title"] = "   "
+    with pytest.raises(IntegrityError, match="ck_tasks_title_not_empty"):
+        async with engine.begin() as conn:
+            await conn.execute(table.insert(), rows)
+    assert await count(engine) == 0
+
+
+async def terminate_all_backends(server: PostgresServer) -> int:
+    assert server.cluster is not None
+    killed = server.cluster.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    return int(killed)
+
+
+async def test_next_call_works_after_every_backend_is_terminated(
+    postgres_engine: AsyncEngine, postgres_server: PostgresServer
+) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("needs the local cluster's superuser")
+    engine = postgres_engine
+    await asyncio.gather(*(count(engine) for _ in range(5)))  # fill the pool
+    assert await terminate_all_backends(postgres_server) >= 1
+    assert await count(engine) == 0
+    async with session_scope(engine) as session:
+        session.add(Task(user_id="u", title="after the suspend"))
+    assert await count(engine) == 1
+
+
+async def test_next_call_works_after_a_server_restart(
+    pg_engine: AsyncEngine, pooled_engine: AsyncEngine, postgres_server: PostgresServer
+) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("needs the local cluster")
+    for engine in (pg_engine, pooled_engine):
+        await asyncio.gather(*(count(engine) for _ in range(3)))
+    postgres_server.cluster.restart()
+    for engine in (pg_engine, pooled_engine):
+        assert await count(engine) == 0
+
+
+async def test_constraint_errors_are_not_retried(pg_engine: AsyncEngine) -> None:
+    attempts = 0
+
+    async def insert_blank() -> None:
+        nonlocal attempts
+        attempts += 1
+        async with session_scope(pg_engine) as session:
+            await session.execute(table.insert().values(id=uuid.uuid4(), user_id="u", title=" ", status="pending"))
+
+    with pytest.raises(IntegrityError):
+        await insert_blank()
+    assert attempts == 1 and await count(pg_engine) == 0
+
+
+@pytest.mark.parametrize("endpoint_url", ["direct", "pooled"])
+async def test_read_only_engine_refuses_every_write_and_reads_fine(
+    pg_engine: AsyncEngine, postgres_server: PostgresServer, pooled_url: str, endpoint_url: str
+) -> None:
+    url = postgres_server.url if endpoint_url == "direct" else pooled_url
+    reader = create_engine(url, read_only=True, pooled=endpoint_url == "pooled")
+    writes = [
+        table.insert().values(id=uuid.uuid4(), user_id="u", title="t", status="pending"),
+        update(table).values(title="x"),
+        table.delete(),
+        text("CREATE TABLE sneaky (id int)"),
+    ]
+    try:
+        for statement in writes:
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                async with reader.begin() as conn:
+                    await conn.execute(statement)
+        assert await repeated_and_concurrent_queries(reader) == [0] * 90
+    finally:
+        await reader.dispose()
+
+
+@pytest.mark.parametrize("endpoint_url", ["direct", "pooled"])
+async def test_statement_timeout_cancels_a_runaway_query(
+    pg_engine: AsyncEngine, postgres_server: PostgresServer, pooled_url: str, endpoint_url: str
+) -> None:
+    url = postgres_server.url if endpoint_url == "direct" else pooled_url
+    reader = create_engine(url, read_only=True, pooled=endpoint_url == "pooled", statement_timeout=0.2)
+    try:
+        with pytest.raises(DBAPIError, match="canceling statement due to statement timeout"):
+            async with reader.connect() as conn:
+                await conn.execute(text("SELECT pg_sleep(30)"))
+        assert await count(reader) == 0  # the engine is still usable
+    finally:
+        await reader.dispose()
+
+
+async def test_statement_timeout_comes_from_the_settings_for_the_default_engine(
+    pg_engine: AsyncEngine, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_server.url)
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "0.1")
+    engine = create_engine()
+    try:
+        with pytest.raises(DBAPIError, match="statement timeout"):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_sleep(30)"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sslmode": "require", "channel_binding": "require"},
+        {"sslmode": "prefer"},
+        {"sslmode": "require", "options": "endpoint=ep-cool-darkness-123456"},
+        {"sslmode": "require", "connect_timeout": "5"},
+        {"sslmode": "verify-full", "sslrootcert": "CERT"},
+        {"sslmode": "verify-ca", "sslrootcert": "CERT"},
+    ],
+    ids=["channel-binding", "prefer", "options-endpoint", "connect-timeout", "verify-full", "verify-ca"],
+)
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_connection_strings_as_pasted_work(
+    pg_engine: AsyncEngine, postgres_server: PostgresServer, params: dict[str, str], scheme: str
+) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("uses the local cluster's certificate")
+    params = {k: str(postgres_server.cluster.root / "server.crt") if v == "CERT" else v for k, v in params.items()}
+    url = with_query(postgres_server.cluster.url(sslmode=""), **params).replace("postgresql://", f"{scheme}://", 1)
+    assert "%40" in url  # the password's @ : / ? # are percent-encoded
+    engine = create_engine(url)
+    try:
+        async with connect(engine) as conn:
+            assert (await conn.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))).scalar_one()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"sslmode": "disable"}, "no encryption"),
+        ({"sslmode": "verify-full"}, "root certificate file"),
+        ({"sslmode": "verify-full", "sslrootcert": "SYSTEM"}, "certificate verify failed"),
+    ],
+    ids=["disable-against-tls-only", "verify-full-without-root-cert", "verify-full-self-signed"],
+)
+async def test_connection_strings_that_cannot_work_fail_with_one_clear_sentence(
+    postgres_server: PostgresServer, params: dict[str, str], reason: str
+) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("uses the local cluster")
+    system_ca = ssl.get_default_verify_paths().openssl_cafile
+    params = {k: system_ca if v == "SYSTEM" else v for k, v in params.items()}
+    engine = create_engine(with_query(postgres_server.cluster.url(sslmode=""), **params))
+    try:
+        with pytest.raises(DatabaseConnectionError) as exc:
+            async with connect(engine):
+                pass
+    finally:
+        await engine.dispose()
+    message = str(exc.value)
+    assert reason in message and "\n" not in message
+    assert message.startswith('Could not connect to database "todo_test" on 127.0.0.1:')
+    assert postgres_server.cluster.password not in message
+
+
+async def test_a_connect_dropped_once_is_retried_once(pg_engine: AsyncEngine, postgres_server: PostgresServer) -> None:
+    """A loopback forwarder drops the first connection (a compute going away), then forwards."""
+    if postgres_server.cluster is None:
+        pytest.skip("forwards to the local cluster")
+    target = make_url(postgres_server.url)
+    accepted = 0
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted == 1:
+            writer.transport.abort()  # reset: the server went away mid-handshake
+            return
+        up_reader, up_writer = await asyncio.open_connection(target.host, target.port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine(target.set(port=port))
+    try:
+        assert await count(engine) == 0
+    finally:
+        await engine.dispose()
+        server.close()
+    assert accepted == 2
+
+
+def test_which_connect_errors_are_transient() -> None:
+    import asyncpg
+
+    assert is_transient_connect_error(ConnectionRefusedError())
+    assert is_transient_connect_error(asyncpg.exceptions.CannotConnectNowError("starting up"))
+    assert is_transient_connect_error(asyncpg.exceptions.ConnectionDoesNotExistError("closed"))
+    assert not is_transient_connect_error(TimeoutError())
+    assert not is_transient_connect_error(asyncpg.exceptions.InvalidPasswordError("bad password"))
+    assert not is_transient_connect_error(asyncpg.exceptions.CheckViolationError("ck_tasks_title_not_empty"))
