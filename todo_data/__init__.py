@@ -27,6 +27,7 @@ from todo_data.errors import SettingsError as SettingsError
 from todo_data.errors import TodoDataError as TodoDataError
 from todo_data.models import Task as Task
 from todo_data.models import TaskStatus as TaskStatus
+from todo_data.runner import run as run
 from todo_data.settings import Settings as Settings
 from todo_data.settings import get_settings as get_settings
 
