@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 import todo_data
 from alembic import command
 from todo_data.database import Source, begin, connect, create_engine
-from todo_data.errors import MigrationError
+from todo_data.errors import MigrationError, driver_message
 from todo_data.models import metadata
 from todo_data.urls import parse_database_url, scrub
 
@@ -187,14 +187,7 @@ async def _run_command(source: Source, revision: str, run: Callable[[Config], An
     except CommandError as exc:
         raise failed(str(exc)) from exc
     except DBAPIError as exc:
-        raise failed(f"the database refused it: {_cause(exc)}") from exc
-
-
-def _cause(exc: DBAPIError) -> str:
-    """The driver's own first line, without SQLAlchemy's wrapping or the asyncpg class name."""
-    cause = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
-    line = cause[0] if cause else type(exc).__name__
-    return re.sub(r"^<class '[\w.]+'>: ", "", line)
+        raise failed(f"the database refused it: {driver_message(exc)}") from exc
 
 
 def _revision_text(revision: str | Sequence[str] | None) -> str | None:
@@ -390,7 +383,7 @@ async def _scratch_database(url: str | URL) -> AsyncIterator[str | URL]:
             except DBAPIError as exc:
                 raise MigrationError(
                     f"Cannot create a scratch database for the migration round trip as user "
-                    f"{target.url.username!r} on {target.url.host}: {scrub(_cause(exc), target.url.password)}. "
+                    f"{target.url.username!r} on {target.url.host}: {scrub(driver_message(exc), target.url.password)}. "
                     "The role needs CREATEDB (ALTER ROLE ... CREATEDB), or use a URL whose role has it "
                     "(for example a Neon branch's owner)."
                 ) from None
