@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
@@ -67,9 +67,6 @@ def run_migrations_online() -> None:
         asyncio.run(_run_on_new_engine())
     elif isinstance(given, AsyncEngine):
         run(_run_async(given))
-    elif isinstance(given, Engine):
-        with given.begin() as connection:
-            _run_sync(connection)
     else:
         _run_sync(given)
 

@@ -294,7 +294,7 @@ async def violations(source: Source) -> pd.DataFrame:
 
 
 def _violation_queries(dialect: str, naive: set[str]) -> list[Any]:
-    tasks = sql_table(TABLE_NAME, *(sql_column(name) for name in _TABLE.columns.keys()))  # noqa: SIM118
+    tasks = sql_table(TABLE_NAME, *(sql_column(column.name) for column in _TABLE.columns))
     c = tasks.c
 
     def stripped(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -366,7 +366,7 @@ def _canonical_id(raw: str | None) -> str | None:
 # ----------------------------------------------------------------------------------- verify
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Verification:
     """The verdict of :func:`verify`: a table of checks, and whether all of them passed.
 
