@@ -3,6 +3,8 @@
 The URL comes from ``-x url=...``, else from todo_data's settings (``DATABASE_URL``).
 Code that already holds a connection (``todo_data.migrations``) hands it in through
 ``config.attributes["connection"]`` and no second connection or event loop is opened.
+An engine handed in the same way (pytest-alembic does that) is connected to, on the
+running loop if there is one (``todo_data.run``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from alembic import context
 from todo_data.database import create_engine
-from todo_data.models import metadata
+from todo_data.migrations import environment_options
+from todo_data.runner import run
 from todo_data.settings import get_settings
 from todo_data.urls import parse_database_url
 
@@ -26,25 +30,13 @@ def _url() -> str:
 
 
 def _configure(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        compare_type=True,
-        # SQLite cannot ALTER constraints: batch mode rebuilds the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
+    context.configure(connection=connection, **environment_options(connection.dialect.name))
 
 
 def run_migrations_offline() -> None:
     """Emit SQL to stdout (``alembic upgrade head --sql``) without connecting."""
     target = parse_database_url(_url())
-    context.configure(
-        url=target.url,
-        target_metadata=metadata,
-        literal_binds=True,
-        compare_type=True,
-        render_as_batch=target.backend == "sqlite",
-    )
+    context.configure(url=target.url, literal_binds=True, **environment_options(target.backend))
     with context.begin_transaction():
         context.run_migrations()
 
@@ -55,22 +47,28 @@ def _run_sync(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async() -> None:
+async def _run_async(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync)
+        await connection.commit()
+
+
+async def _run_on_new_engine() -> None:
     engine = create_engine(_url(), poolclass=NullPool)
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_run_sync)
-            await connection.commit()
+        await _run_async(engine)
     finally:
         await engine.dispose()
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run_sync(connection)
+    given = config.attributes.get("connection")
+    if given is None:
+        asyncio.run(_run_on_new_engine())
+    elif isinstance(given, AsyncEngine):
+        run(_run_async(given))
     else:
-        asyncio.run(_run_async())
+        _run_sync(given)
 
 
 if context.is_offline_mode():

@@ -3,11 +3,13 @@
 The most used names are here; the rest live in their modules:
 
 - :mod:`todo_data.queries`: pandas DataFrames of the tasks (frames and distributions)
-- :mod:`todo_data.checks`: the live schema, its constraints and stored violations
-- :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/drift from code
+- :mod:`todo_data.checks`: the live schema, its constraints, stored violations, one verdict
+- :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/history/drift and a round trip
 - :mod:`todo_data.sample`: deterministic demo data
 
 Heavy modules (pandas, Alembic) load on first use, so ``import todo_data`` stays fast.
+Every database function is a coroutine: ``await`` it in a notebook, or call
+``todo_data.run(...)`` from sync code.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ from todo_data.errors import SettingsError as SettingsError
 from todo_data.errors import TodoDataError as TodoDataError
 from todo_data.models import Task as Task
 from todo_data.models import TaskStatus as TaskStatus
+from todo_data.runner import run as run
 from todo_data.settings import Settings as Settings
 from todo_data.settings import get_settings as get_settings
 
 if TYPE_CHECKING:
+    from todo_data import checks as checks
     from todo_data import migrations as migrations
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = frozenset({"migrations"})
+_LAZY_MODULES = frozenset({"checks", "migrations"})
 
 
 def __getattr__(name: str) -> Any:

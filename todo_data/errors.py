@@ -6,6 +6,8 @@ prints them as they are.
 
 from __future__ import annotations
 
+import re
+
 
 class TodoDataError(Exception):
     """Base class of every error raised by ``todo_data``."""
@@ -29,3 +31,14 @@ class MigrationError(TodoDataError):
 
 class InvalidArgumentError(TodoDataError, ValueError):
     """An argument given to a library function is not valid (checked before any query)."""
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database's own first line of an error, for messages.
+
+    Without SQLAlchemy's wrapping (``(sqlalchemy...) ... [SQL: ...]``) or asyncpg's
+    class-name prefix: ``new row for relation "tasks" violates check constraint "…"``.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return re.sub(r"^<class '[\w.]+'>: ", "", lines[0]) if lines else type(cause).__name__

@@ -1,0 +1,147 @@
+"""history, drift and verify_roundtrip on SQLite and PostgreSQL, with real damage."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import PostgresServer
+from tests.integration.scratch import Scratch, scratch, scratch_url
+from todo_data import create_engine, migrations, run
+from todo_data.errors import MigrationError
+from todo_data.rules import CHECK_RULES, MAX_TITLE_LENGTH
+
+__all__ = ["scratch", "scratch_url"]  # fixtures used by the tests below
+
+TITLE_MAX = next(rule for rule in CHECK_RULES if rule.short_name == "title_max_length")
+TITLE_NOT_EMPTY = next(rule for rule in CHECK_RULES if rule.short_name == "title_not_empty")
+
+
+def test_history_lists_revisions_from_first_to_head() -> None:
+    frame = migrations.history()
+    assert list(frame.columns) == ["revision", "down_revision", "message", "is_head"]
+    assert frame["revision"].iloc[-1] == migrations.head()
+    assert frame["is_head"].tolist() == [False] * (len(frame) - 1) + [True]
+    assert frame["down_revision"].isna().iloc[0]
+    assert frame["message"].iloc[0].startswith("Create the tasks table")
+
+
+async def test_drift_is_empty_when_the_schema_matches_the_model(engine: AsyncEngine) -> None:
+    frame = await migrations.drift(engine)
+    assert list(frame.columns) == ["operation", "table", "name", "detail"]
+    assert frame.empty, frame.to_string()
+
+
+async def test_drift_on_a_never_migrated_database_reports_the_missing_table(scratch_url: str) -> None:
+    engine = create_engine(scratch_url)
+    try:
+        frame = await migrations.drift(engine)
+    finally:
+        await engine.dispose()
+    found = set(map(tuple, frame[["operation", "name"]].values.tolist()))
+    assert found == {("add_table", "tasks"), ("add_index", "ix_tasks_user_id"), ("add_index", "ix_tasks_status")}
+
+
+async def test_drift_reports_a_dropped_check_constraint(scratch: Scratch) -> None:
+    await scratch.drop_check(TITLE_NOT_EMPTY.name)
+    frame = await migrations.drift(scratch.engine)
+    assert frame[["operation", "table", "name"]].values.tolist() == [["add_check", "tasks", TITLE_NOT_EMPTY.name]]
+    assert "missing from the database" in frame["detail"].iloc[0]
+
+
+async def test_drift_reports_a_check_constraint_with_another_limit(scratch: Scratch) -> None:
+    await scratch.replace_check(TITLE_MAX.name, f"length(title) <= {MAX_TITLE_LENGTH * 2}")
+    frame = await migrations.drift(scratch.engine)
+    assert frame[["operation", "name"]].values.tolist() == [["modify_check", TITLE_MAX.name]]
+    assert str(MAX_TITLE_LENGTH * 2) in frame["detail"].iloc[0]
+
+
+async def test_drift_reports_what_alembic_check_sees(scratch: Scratch) -> None:
+    await scratch.execute(
+        "DROP INDEX ix_tasks_status",
+        "CREATE INDEX ix_tasks_title ON tasks (title)",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY)",
+    )
+    frame = await migrations.drift(scratch.engine)
+    found = set(map(tuple, frame[["operation", "name"]].values.tolist()))
+    assert found == {("add_index", "ix_tasks_status"), ("remove_index", "ix_tasks_title"), ("remove_table", "notes")}
+
+
+async def test_drift_reports_column_changes_on_postgresql(postgres_server: PostgresServer) -> None:
+    # SQLite has no ALTER COLUMN: this one runs on PostgreSQL only.
+    url = postgres_server.scratch_url()
+    scratch = Scratch("postgresql", url, create_engine(url))
+    await migrations.upgrade(scratch.engine)
+    await scratch.execute(
+        "ALTER TABLE tasks ALTER COLUMN updated_at TYPE timestamp without time zone",
+        "ALTER TABLE tasks ALTER COLUMN description SET NOT NULL",
+        "ALTER TABLE tasks ADD COLUMN priority integer",
+    )
+    frame = await migrations.drift(scratch.engine)
+    await scratch.engine.dispose()
+    found = {(row.operation, row.name) for row in frame.itertuples()}
+    assert found == {
+        ("modify_type", "updated_at"),
+        ("modify_nullable", "description"),
+        ("remove_column", "priority"),
+    }
+
+
+def test_drift_from_sync_code_through_run(scratch_url: str) -> None:
+    engine = create_engine(scratch_url)
+    try:
+        run(migrations.upgrade(engine))
+        assert run(migrations.drift(engine)).empty
+    finally:
+        run(engine.dispose())
+
+
+async def test_verify_roundtrip_passes_and_never_touches_the_given_database(scratch: Scratch) -> None:
+    task_id = "0" * 32  # a UUID both backends take as text
+    insert = f"INSERT INTO tasks (id, user_id, title, status) VALUES ('{task_id}', 'u1', 'kept', 'pending')"
+    await scratch.execute(insert)
+    steps: list[str] = []
+    frame = await migrations.verify_roundtrip(scratch.url, progress=steps.append)
+    assert list(frame.columns) == ["step", "revision", "ok", "detail"]
+    assert frame["step"].tolist() == ["upgrade head", "downgrade base", "upgrade head again"] == steps
+    assert frame["ok"].tolist() == [True, True, True], frame.to_string()
+    assert frame["revision"].iloc[0] == frame["revision"].iloc[2] == migrations.head()
+    assert "identical to the first upgrade" in frame["detail"].iloc[2]
+    async with scratch.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT title FROM tasks"))).scalars().all() == ["kept"]
+    assert await migrations.current(scratch.engine) == migrations.head()
+
+
+async def test_verify_roundtrip_leaves_no_scratch_database_behind(postgres_server: PostgresServer) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("listing databases needs the throwaway cluster")
+    await migrations.verify_roundtrip(postgres_server.url)
+    leftovers = "SELECT datname FROM pg_database WHERE datname LIKE 'todo_data_roundtrip%'"
+    assert postgres_server.cluster.psql(leftovers) == ""
+
+
+async def test_verify_roundtrip_without_createdb_is_a_clear_migration_error(postgres_server: PostgresServer) -> None:
+    cluster = postgres_server.cluster
+    if cluster is None:
+        pytest.skip("creating a role needs the throwaway cluster")
+    password = cluster.password.replace("'", "''")
+    cluster.psql(f"CREATE ROLE no_createdb LOGIN NOCREATEDB PASSWORD '{password}'")
+    cluster.psql("CREATE DATABASE no_createdb_db OWNER no_createdb")
+    url = cluster.url("no_createdb_db", user="no_createdb")
+    with pytest.raises(MigrationError, match="CREATEDB") as exc:
+        await migrations.verify_roundtrip(url)
+    assert "'no_createdb'" in str(exc.value)
+    assert "permission denied" in str(exc.value)
+    assert cluster.password not in str(exc.value)
+
+
+async def test_a_failing_migration_names_the_revisions_and_the_database_cause(scratch_url: str) -> None:
+    engine = create_engine(scratch_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE tasks (id INTEGER PRIMARY KEY)"))
+        with pytest.raises(MigrationError, match=r"from base to 'head' failed: .*already exists"):
+            await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()

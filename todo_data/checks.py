@@ -1,0 +1,510 @@
+"""The live schema, its constraints and the stored data, checked against the rules.
+
+- :func:`constraints`: the primary key, indexes and CHECK constraints as the database
+  itself describes them (PostgreSQL's catalog, SQLite's stored schema).
+- :func:`probe`: every invalid write the rules forbid, each tried and rolled back:
+  proof that the database itself refuses them.
+- :func:`violations`: stored rows that break today's Python rules.
+- :func:`verify`: the migration revision, :func:`~todo_data.migrations.drift`, the probe
+  and the violations in one table and one verdict.
+
+Sync code calls them through :func:`todo_data.run`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Table, Text, cast, func, inspect, literal, or_, select, text, union_all
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from todo_data import migrations
+from todo_data.database import Source, connect, describe
+from todo_data.errors import InvalidArgumentError, SchemaNotReadyError, driver_message
+from todo_data.models import Task, TaskStatus
+from todo_data.rules import (
+    CHECK_RULES,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TITLE_LENGTH,
+    MAX_USER_ID_LENGTH,
+    PRIMARY_KEY_NAME,
+    TABLE_NAME,
+    CheckRule,
+)
+
+#: The columns of :func:`constraints`' frame.
+CONSTRAINT_COLUMNS: Final = ("name", "kind", "columns", "definition")
+#: The columns of :func:`probe`'s frame.
+PROBE_COLUMNS: Final = ("rule", "column", "value", "rejected", "error")
+#: The columns of :func:`violations`' frame.
+VIOLATION_COLUMNS: Final = ("id", "column", "rule", "value")
+#: The columns of :attr:`Verification.frame`.
+VERIFY_COLUMNS: Final = ("check", "ok", "detail")
+
+#: The longest text shown as it is; longer values read ``'ddd…' (1001 chars)``.
+DISPLAY_LENGTH: Final = 20
+
+Progress = Callable[[str], object]
+
+_TABLE: Final[Table] = Task.__table__  # type: ignore[attr-defined]
+_KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4}
+_MAX_LENGTHS: Final = {
+    "user_id": MAX_USER_ID_LENGTH,
+    "title": MAX_TITLE_LENGTH,
+    "description": MAX_DESCRIPTION_LENGTH,
+}
+# What Python's str.strip() removes (every Unicode whitespace character; the last is U+3000).
+_WHITESPACE: Final = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
+
+
+# ------------------------------------------------------------------------------ constraints
+
+
+async def constraints(source: Source) -> pd.DataFrame:
+    """The live primary key, indexes and constraints of the tasks table, from the database.
+
+    Columns: name, kind (``primary_key``, ``index``, ``check``; ``unique`` and
+    ``foreign_key`` if any exist), columns (comma-separated) and definition, as the
+    database states it (PostgreSQL's ``pg_get_constraintdef``/``pg_get_indexdef``, or the
+    SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
+    """
+    async with connect(source) as conn:
+        await _require_table(conn, source)
+        if conn.dialect.name == "postgresql":
+            result = await conn.execute(_POSTGRES_CONSTRAINTS, {"table": TABLE_NAME})
+            rows = [dict(row._mapping) for row in result]
+        else:
+            rows = await conn.run_sync(_sqlite_constraints)
+    rows.sort(key=lambda row: (_KIND_ORDER.get(row["kind"], 9), row["name"]))
+    return pd.DataFrame(rows, columns=list(CONSTRAINT_COLUMNS))
+
+
+_POSTGRES_CONSTRAINTS: Final = text(
+    """
+    SELECT c.conname AS name,
+           CASE c.contype WHEN 'p' THEN 'primary_key' WHEN 'c' THEN 'check'
+                          WHEN 'u' THEN 'unique' ELSE 'foreign_key' END AS kind,
+           array_to_string(ARRAY(
+               SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+               ORDER BY k.n), ', ') AS columns,
+           pg_get_constraintdef(c.oid) AS definition
+    FROM pg_constraint c
+    WHERE c.conrelid = to_regclass(:table) AND c.contype IN ('p', 'c', 'u', 'f')
+    UNION ALL
+    SELECT i.relname, 'index',
+           array_to_string(ARRAY(
+               SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+               JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+               ORDER BY k.n), ', '),
+           pg_get_indexdef(x.indexrelid)
+    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+    WHERE x.indrelid = to_regclass(:table)
+      -- indexes behind a primary key or unique constraint are listed as that constraint
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+    """
+)
+
+
+def _sqlite_constraints(connection: Connection) -> list[dict[str, Any]]:
+    # SQLite keeps no catalog of constraints, only the CREATE statements; SQLAlchemy's
+    # inspector parses them (names included) and sqlite_master holds each index's SQL.
+    inspector = inspect(connection)
+    table_columns = [column["name"] for column in inspector.get_columns(TABLE_NAME)]
+    rows: list[dict[str, Any]] = []
+    pk = inspector.get_pk_constraint(TABLE_NAME)
+    if pk["constrained_columns"]:
+        columns = ", ".join(pk["constrained_columns"])
+        rows.append(_constraint(pk.get("name"), "primary_key", columns, f"PRIMARY KEY ({columns})"))
+    for unique in inspector.get_unique_constraints(TABLE_NAME):
+        columns = ", ".join(unique["column_names"])
+        rows.append(_constraint(unique["name"], "unique", columns, f"UNIQUE ({columns})"))
+    for fk in inspector.get_foreign_keys(TABLE_NAME):
+        columns = ", ".join(fk["constrained_columns"])
+        target = f"{fk['referred_table']}({', '.join(fk['referred_columns'])})"
+        rows.append(_constraint(fk.get("name"), "foreign_key", columns, f"FOREIGN KEY ({columns}) REFERENCES {target}"))
+    index_sql: dict[str, str] = dict(
+        connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table AND sql IS NOT NULL"),
+            {"table": TABLE_NAME},
+        ).all()
+    )
+    for index in inspector.get_indexes(TABLE_NAME):
+        name = str(index["name"])
+        columns = ", ".join(str(column) for column in index["column_names"])
+        rows.append(_constraint(name, "index", columns, index_sql.get(name, "")))
+    for check in inspector.get_check_constraints(TABLE_NAME):
+        sql = str(check["sqltext"])
+        columns = ", ".join(name for name in table_columns if re.search(rf"\b{re.escape(name)}\b", sql))
+        rows.append(_constraint(check["name"], "check", columns, f"CHECK ({sql})"))
+    return rows
+
+
+def _constraint(name: str | None, kind: str, columns: str, definition: str) -> dict[str, Any]:
+    return {"name": name or "(unnamed)", "kind": kind, "columns": columns, "definition": definition}
+
+
+# ------------------------------------------------------------------------------------ probe
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """One invalid write: a valid row with one column set to a forbidden value."""
+
+    rule: str
+    column: str
+    value: Any
+    duplicate_id: bool = False
+
+    @property
+    def shown(self) -> str:
+        return "the id of an existing row" if self.duplicate_id else display(self.value)
+
+
+def _check_probes(rule: CheckRule) -> Iterator[_Probe]:
+    if rule.short_name.endswith("_not_empty"):
+        yield _Probe(rule.name, rule.column, "")
+        yield _Probe(rule.name, rule.column, "   ")
+    elif rule.short_name.endswith("_max_length"):
+        yield _Probe(rule.name, rule.column, rule.column[0] * (_MAX_LENGTHS[rule.column] + 1))
+
+
+def _probes() -> list[_Probe]:
+    """The invalid writes :func:`probe` tries, derived from the rules and the model."""
+    found: list[_Probe] = []
+    for column in _TABLE.columns:
+        if not column.nullable:
+            found.append(_Probe(f"{column.name} NOT NULL", column.name, None))
+        found.extend(probe for rule in CHECK_RULES if rule.column == column.name for probe in _check_probes(rule))
+    found.append(_Probe(PRIMARY_KEY_NAME, "id", None, duplicate_id=True))
+    return found
+
+
+async def probe(source: Source) -> pd.DataFrame:
+    """Try every write the rules forbid; report whether the database rejected each one.
+
+    Each write is a valid row with one value broken (a NULL in a NOT NULL column, an
+    empty or blank title, a title one character too long, a duplicate id, …) and runs in
+    its own savepoint, which is rolled back: no row is left behind, even where a
+    constraint is missing and the write succeeds. Columns: rule (the constraint or
+    ``<column> NOT NULL``), column, value (shortened for display), rejected and error
+    (the database's message). A caller's open transaction is left as it was.
+
+    Needs a role that may INSERT (a ``read_only`` engine cannot probe): raises
+    :class:`InvalidArgumentError` when the database refuses writes for another reason
+    than the rule under test, and :class:`SchemaNotReadyError` without a tasks table.
+    """
+    rows: list[dict[str, Any]] = []
+    async with connect(source) as conn:
+        await _require_table(conn, source)
+        for attempt in _probes():
+            rejected, error = await _try(conn, attempt, source)
+            rows.append(
+                {
+                    "rule": attempt.rule,
+                    "column": attempt.column,
+                    "value": attempt.shown,
+                    "rejected": rejected,
+                    "error": error,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(PROBE_COLUMNS))
+
+
+def _valid_row() -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": uuid.uuid4(),
+        "user_id": "probe",
+        "title": "probe",
+        "description": None,
+        "status": TaskStatus.PENDING.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[bool, str | None]:
+    if not conn.in_transaction():
+        await conn.begin()
+    savepoint = await conn.begin_nested()
+    try:
+        row = _valid_row()
+        if attempt.duplicate_id:
+            await conn.execute(_TABLE.insert().values(**row))
+            row = {**_valid_row(), "id": row["id"]}
+        else:
+            row[attempt.column] = attempt.value
+        await conn.execute(_TABLE.insert().values(**row))
+    except (IntegrityError, DataError) as exc:
+        return True, driver_message(exc)
+    except DBAPIError as exc:
+        raise InvalidArgumentError(
+            f"Cannot probe the constraints of {describe(source)}: the database refused a test write "
+            f"for another reason ({driver_message(exc)}). probe() needs a role that may INSERT into {TABLE_NAME} "
+            "and an engine without read_only=True; every write it makes is rolled back."
+        ) from None
+    finally:
+        await savepoint.rollback()
+    return False, None
+
+
+# ------------------------------------------------------------------------------- violations
+
+
+async def violations(source: Source) -> pd.DataFrame:
+    """Stored rows that break today's Python rules, found in SQL.
+
+    One row per broken rule and task: id, column, rule and value (shortened for display).
+    Finds what the database constraints would not have caught: rows written before a
+    constraint existed or while one was missing (blank or too long text), statuses the
+    code does not know, NULLs, timestamps that are not timezone-aware (a PostgreSQL
+    column ``timestamp without time zone``) or not readable as one (SQLite text), and,
+    on SQLite, NUL characters that PostgreSQL could not store. Blank means only
+    whitespace, as Python's ``str.strip`` sees it. Empty when every row is valid.
+    """
+    async with connect(source) as conn:
+        await _require_table(conn, source)
+        dialect = conn.dialect.name
+        naive = await _naive_timestamp_columns(conn) if dialect == "postgresql" else set()
+        query = union_all(*_violation_queries(dialect, naive)).order_by("id", "column", "rule")
+        result = await conn.execute(query)
+        rows = [
+            {
+                "id": _canonical_id(row.id),
+                "column": row.column,
+                "rule": row.rule,
+                "value": display(row.value, length=row.length),
+            }
+            for row in result
+        ]
+    return pd.DataFrame(rows, columns=list(VIOLATION_COLUMNS))
+
+
+def _violation_queries(dialect: str, naive: set[str]) -> list[Any]:
+    tasks = sql_table(TABLE_NAME, *(sql_column(column.name) for column in _TABLE.columns))
+    c = tasks.c
+
+    def stripped(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        trim = func.btrim if dialect == "postgresql" else func.trim
+        return trim(column, literal(_WHITESPACE))
+
+    checks: list[tuple[str, str, ColumnElement[bool]]] = [
+        ("user_id", "required", c.user_id.is_(None)),
+        ("user_id", "must not be blank", func.length(stripped(c.user_id)) == 0),
+        ("user_id", f"at most {MAX_USER_ID_LENGTH} characters", func.length(c.user_id) > MAX_USER_ID_LENGTH),
+        ("title", "required", c.title.is_(None)),
+        ("title", "must not be empty or blank", func.length(stripped(c.title)) == 0),
+        (
+            "title",
+            f"at most {MAX_TITLE_LENGTH} characters after stripping",
+            func.length(stripped(c.title)) > MAX_TITLE_LENGTH,
+        ),
+        (
+            "description",
+            f"at most {MAX_DESCRIPTION_LENGTH} characters",
+            func.length(c.description) > MAX_DESCRIPTION_LENGTH,
+        ),
+        (
+            "status",
+            "unknown status (not a TaskStatus)",
+            or_(c.status.is_(None), c.status.not_in([status.value for status in TaskStatus])),
+        ),
+    ]
+    for name in ("created_at", "updated_at"):
+        column = c[name]
+        checks.append((name, "required", column.is_(None)))
+        if name in naive:
+            checks.append((name, "timezone-aware (the column is timestamp without time zone)", column.is_not(None)))
+        if dialect == "sqlite":
+            checks.append((name, "not a readable timestamp", func.datetime(column).is_(None) & column.is_not(None)))
+    if dialect == "sqlite":
+        for name in ("user_id", "title", "description"):
+            checks.append((name, "no NUL characters (PostgreSQL cannot store them)", func.instr(c[name], "\x00") > 0))
+    return [
+        select(
+            cast(c.id, Text).label("id"),
+            literal(name, Text).label("column"),
+            literal(rule, Text).label("rule"),
+            func.substr(cast(c[name], Text), 1, DISPLAY_LENGTH + 1).label("value"),
+            func.length(cast(c[name], Text)).label("length"),
+        ).where(condition)
+        for name, rule, condition in checks
+    ]
+
+
+async def _naive_timestamp_columns(conn: AsyncConnection) -> set[str]:
+    result = await conn.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = :table AND data_type = 'timestamp without time zone'"
+        ),
+        {"table": TABLE_NAME},
+    )
+    return set(result.scalars())
+
+
+def _canonical_id(raw: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(raw)) if raw is not None else None
+    except ValueError:
+        return raw
+
+
+# ----------------------------------------------------------------------------------- verify
+
+
+@dataclass(frozen=True, eq=False)
+class Verification:
+    """The verdict of :func:`verify`: a table of checks, and whether all of them passed.
+
+    ``bool(result)`` is ``result.ok``; ``result.failures`` names the failed checks;
+    ``result.frame`` is the table (check, ok, detail). The frames behind each check are
+    kept for a closer look. Notebooks show it as a table, ``str()`` as text.
+    """
+
+    frame: pd.DataFrame
+    revision: str | None
+    head: str
+    drift: pd.DataFrame
+    probe: pd.DataFrame
+    violations: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.frame["ok"].all())
+
+    @property
+    def failures(self) -> list[str]:
+        """The names of the checks that failed, in order (empty when all passed)."""
+        return [str(name) for name in self.frame.loc[~self.frame["ok"].astype(bool), "check"]]
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def verdict(self) -> str:
+        if self.ok:
+            return "OK: every check passed"
+        return f"FAILED: {', '.join(self.failures)}"
+
+    def __str__(self) -> str:
+        return f"{self.verdict}\n{self.frame.to_string(index=False)}"
+
+    def _repr_html_(self) -> str:
+        colour = "green" if self.ok else "red"
+        heading = f'<p style="color: {colour}"><strong>{html.escape(self.verdict)}</strong></p>'
+        return heading + self.frame.to_html(index=False)
+
+
+async def verify(source: Source, *, progress: Progress | None = None) -> Verification:
+    """One verdict on a database: revision, drift, constraint probe and stored data.
+
+    Four checks, each a row of ``.frame`` (check, ok, detail):
+
+    - ``revision``: the database is at the newest migration (:func:`migrations.current`)
+    - ``drift``: the live schema matches the model, CHECK constraints included
+    - ``probe``: the database rejects every invalid write (rolled back, nothing kept)
+    - ``violations``: no stored row breaks today's rules
+
+    ``progress``, when given, is called with each check's name before it runs.
+
+    >>> result = await verify(engine)    # doctest: +SKIP
+    >>> result.ok, result.failures       # doctest: +SKIP
+    (True, [])
+    """
+    rows: list[dict[str, Any]] = []
+    expected = migrations.head()
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    step("revision")
+    revision = await migrations.current(source)
+    rows.append({"check": "revision", "ok": revision == expected, "detail": _revision_detail(revision, expected)})
+
+    step("drift")
+    drift = await migrations.drift(source)
+    changes = [f"{row.operation} {row.name}" for row in drift.itertuples()]
+    rows.append({"check": "drift", "ok": drift.empty, "detail": "; ".join(changes) or "the schema matches the model"})
+
+    step("probe")
+    probed = pd.DataFrame(columns=list(PROBE_COLUMNS))
+    try:
+        probed = await probe(source)
+    except SchemaNotReadyError as exc:
+        rows.append({"check": "probe", "ok": False, "detail": str(exc)})
+    else:
+        accepted = probed.loc[~probed["rejected"].astype(bool)]
+        detail = "; ".join(f"accepted {row.rule} = {row.value}" for row in accepted.itertuples())
+        rows.append(
+            {
+                "check": "probe",
+                "ok": accepted.empty,
+                "detail": detail or f"all {len(probed)} invalid writes were rejected",
+            }
+        )
+
+    step("violations")
+    found = pd.DataFrame(columns=list(VIOLATION_COLUMNS))
+    try:
+        found = await violations(source)
+    except SchemaNotReadyError as exc:
+        rows.append({"check": "violations", "ok": False, "detail": str(exc)})
+    else:
+        counts = Counter(zip(found["column"], found["rule"], strict=True))
+        detail = "; ".join(f"{column} {rule}: {count} row(s)" for (column, rule), count in sorted(counts.items()))
+        rows.append(
+            {"check": "violations", "ok": found.empty, "detail": detail or "every stored row follows the rules"}
+        )
+
+    frame = pd.DataFrame(rows, columns=list(VERIFY_COLUMNS))
+    frame["ok"] = frame["ok"].astype(bool)
+    return Verification(frame=frame, revision=revision, head=expected, drift=drift, probe=probed, violations=found)
+
+
+def _revision_detail(revision: str | None, expected: str) -> str:
+    if revision == expected:
+        return f"at head ({expected})"
+    if revision is None:
+        return f"never migrated: run migrations.upgrade to reach {expected}"
+    return f"at {revision}, head is {expected}: run migrations.upgrade"
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def display(value: Any, *, length: int | None = None) -> str:
+    """A value as a reader should see it: ``NULL``, ``'ab'``, or ``'ddd…' (1001 chars)``.
+
+    ``length`` is the full length when ``value`` is only the start of a longer text.
+    """
+    if value is None:
+        return "NULL"
+    if not isinstance(value, str):
+        return repr(value)
+    size = len(value) if length is None else length
+    if size > DISPLAY_LENGTH:
+        return f"{value[:3] + '…'!r} ({size} chars)"
+    return repr(value)
+
+
+async def _require_table(conn: AsyncConnection, source: Source) -> None:
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table(TABLE_NAME)):
+        raise SchemaNotReadyError(
+            f"The {TABLE_NAME} table does not exist in {describe(source)}: "
+            "run todo_data.migrations.upgrade(engine) (or `todo-data migrate`) first."
+        )
