@@ -9,6 +9,7 @@ A source is an :class:`~sqlalchemy.ext.asyncio.AsyncEngine`, an
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -96,7 +97,7 @@ def create_engine(
     if read_only and target.backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_query_only)
     if target.backend == "postgresql":
-        event.listen(engine.sync_engine, "do_connect", _connect_with_one_retry)
+        event.listen(engine.sync_engine, "do_connect", functools.partial(_connect_with_one_retry, pooled=target.pooled))
     if statement_timeout is not None and target.backend == "postgresql":
         # Per transaction (SET LOCAL), not as a startup parameter or session SET:
         # PgBouncer in transaction mode rejects the first and would leak the second.
@@ -130,15 +131,29 @@ def is_transient_connect_error(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 
-def _connect_with_one_retry(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+def _connect_with_one_retry(dialect: Any, _record: Any, cargs: Any, cparams: Any, *, pooled: bool) -> Any:
     # Runs inside SQLAlchemy's greenlet bridge, so the async sleep must go through await_.
     try:
-        return dialect.connect(*cargs, **cparams)
+        return _connect(dialect, cargs, cparams, pooled=pooled)
     except Exception as exc:
         if not is_transient_connect_error(exc):
             raise
     await_(asyncio.sleep(CONNECT_RETRY_DELAY))
-    return dialect.connect(*cargs, **cparams)
+    return _connect(dialect, cargs, cparams, pooled=pooled)
+
+
+def _connect(dialect: Any, cargs: Any, cparams: Any, *, pooled: bool) -> Any:
+    connection = dialect.connect(*cargs, **cparams)
+    if pooled:
+        # PgBouncer accepts the client before it has a server connection: a restarting
+        # or waking server only shows on the first statement, so ask for one here,
+        # where a transient failure is still retried.
+        try:
+            connection.ping()
+        except Exception:
+            connection.close()
+            raise
+    return connection
 
 
 def _unique_statement_name() -> str:

@@ -301,7 +301,7 @@ def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
         "server_tls_sslmode = require\n"
         # PgBouncer waits 15 s after a failed server login by default; Neon's pooler
         # retries promptly, and so does this harness.
-        "server_login_retry = 1\n"
+        "server_login_retry = 0.25\n"
         f"logfile = {root / 'pgbouncer.log'}\n"
     )
     if cluster.run_as:
