@@ -36,10 +36,12 @@ from todo_data.settings import get_settings as get_settings
 if TYPE_CHECKING:
     from todo_data import checks as checks
     from todo_data import migrations as migrations
+    from todo_data import queries as queries
+    from todo_data import sample as sample
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = frozenset({"checks", "migrations"})
+_LAZY_MODULES = frozenset({"checks", "migrations", "queries", "sample"})
 
 
 def __getattr__(name: str) -> Any:
