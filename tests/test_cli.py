@@ -1,4 +1,4 @@
-"""The todo-data command, run as users run it: a subprocess."""
+"""The todo-data command, run as users run it: a subprocess, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PostgresServer
+from todo_data import migrations
 from todo_data.testing import free_port
 
 
@@ -18,35 +23,123 @@ def todo_data(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=300,
     )
 
 
-def test_demo_on_the_embedded_sqlite_default_migrates_inserts_and_prints(tmp_path: Path) -> None:
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], *expected: str, secret: str = "") -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for text in expected:
+        assert text in result.stderr
+    assert "Traceback" not in result.stderr
+    if secret:
+        assert secret not in result.stdout + result.stderr
+
+
+def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path: Path) -> None:
     result = todo_data("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "todo_data.db").is_file()
-    assert "Write the quarterly report" in result.stdout
-    assert 'SQLite database "todo_data.db"' in result.stdout
+    assert 'SQLite database "todo_data.db": added 10,000 sample tasks.' in result.stdout
+    assert "Tasks by status" in result.stdout and "Tasks per user" in result.stdout
+    again = todo_data("demo", cwd=tmp_path)
+    assert "added 0 sample tasks" in again.stdout  # seeds only an empty database
 
 
-def test_unreachable_database_is_one_line_without_traceback_or_password(tmp_path: Path) -> None:
+def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
+    result = todo_data("--help", cwd=tmp_path)
+    for command in ("demo", "migrate", "seed", "report", "verify"):
+        assert command in result.stdout
+    for command in ("demo", "seed", "report", "verify", "migrate"):
+        assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cli.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.scratch_url()
+
+
+def test_migrate_seed_report_verify_round(database_url: str, tmp_path: Path) -> None:
+    url = ["--database-url", database_url]
+    password = make_url(database_url).password or ""
+
+    current = todo_data("migrate", "current", *url, cwd=tmp_path)
+    assert current.returncode == 0 and "none (never migrated)" in current.stdout
+
+    seeded = todo_data("seed", "--tasks", "1500", "--users", "7", "--seed", "3", *url, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "Added 1,500 tasks." in seeded.stdout
+
+    report = todo_data("report", *url, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.index("Tasks by status") < report.stdout.index("Tasks per user")
+    for status in ("pending", "in_progress", "completed"):
+        assert status in report.stdout
+
+    verify = todo_data("verify", *url, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "All checks passed." in verify.stdout
+
+    history = todo_data("migrate", "history", cwd=tmp_path)
+    assert migrations.head() in history.stdout
+
+    down = todo_data("migrate", "down", "base", *url, cwd=tmp_path)
+    assert down.returncode == 0 and "base" in down.stdout
+    wrong_revision = todo_data("verify", *url, cwd=tmp_path)
+    assert_one_line_failure(wrong_revision, "verification failed", secret=password)
+    up = todo_data("migrate", *url, cwd=tmp_path)
+    assert up.returncode == 0 and migrations.head() in up.stdout
+    for result in (current, seeded, report, verify, history, down, up):
+        assert not password or password not in result.stdout + result.stderr
+
+
+def test_report_on_a_database_that_was_never_migrated_says_run_migrations(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert_one_line_failure(todo_data("report", "--database-url", url, cwd=tmp_path), "migrat")
+
+
+def test_unknown_revision_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = todo_data("migrate", "down", "nope", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, "'nope'")
+
+
+def test_unreachable_host_is_one_line_naming_host_and_database(tmp_path: Path) -> None:
     url = f"postgresql://analyst:hunter2@127.0.0.1:{free_port()}/neondb?connect_timeout=2"
-    result = todo_data("demo", "--database-url", url, cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith('error: Could not connect to database "neondb" on 127.0.0.1')
-    assert "hunter2" not in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    result = todo_data("report", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, 'database "neondb" on 127.0.0.1', secret="hunter2")
+
+
+def test_bad_password_is_one_line_without_the_password(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    url = make_url(postgres_server.url).set(password="Wr0ngPassw0rd").render_as_string(hide_password=False)
+    result = todo_data("verify", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, "password authentication failed", "todo_test", secret="Wr0ngPassw0rd")
 
 
 def test_malformed_url_from_the_environment_is_reported(tmp_path: Path) -> None:
-    result = todo_data("demo", cwd=tmp_path, env={"DATABASE_URL": "postgresql://u:hunter2@h:port/db"})
-    assert result.returncode == 1
-    assert "port is not a number" in result.stderr and "hunter2" not in result.stderr
+    result = todo_data("report", cwd=tmp_path, env={"DATABASE_URL": "postgresql://u:hunter2@h:port/db"})
+    assert_one_line_failure(result, "port is not a number", secret="hunter2")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = todo_data("--debug", "demo", "--database-url", "mysql://u:p@h/db", cwd=tmp_path)
+    result = todo_data("--debug", "report", "--database-url", "mysql://u:p@h/db", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "SettingsError" in result.stderr
+
+
+async def test_verify_lists_what_failed_when_a_constraint_is_missing(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("drops a constraint in a scratch database of the local cluster")
+    url = postgres_server.scratch_url()
+    assert todo_data("migrate", "up", "--database-url", url, cwd=tmp_path).returncode == 0
+    name = make_url(url).database or ""
+    postgres_server.cluster.psql("ALTER TABLE tasks DROP CONSTRAINT ck_tasks_title_max_length", database=name)
+    result = todo_data("verify", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, "verification failed", secret=postgres_server.cluster.password)
+    assert "ck_tasks_title_max_length" in result.stdout or "title" in result.stderr

@@ -1,34 +1,56 @@
 """The ``todo-data`` command: a thin shell over the library.
 
-Every failure the library raises (:class:`~todo_data.errors.TodoDataError`) is printed
-as one line and exits with status 1; ``--debug`` shows the traceback instead.
+Every failure is printed as one line naming the database (never the password) and exits
+with status 1; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col
 
-from todo_data import migrations
-from todo_data.database import create_engine, describe, session_scope, sessionmaker
+from todo_data import demo as demo_db
+from todo_data.database import create_engine, describe
 from todo_data.errors import TodoDataError
-from todo_data.models import Task, TaskStatus
+from todo_data.runner import run
+from todo_data.urls import scrub
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, Alembic and the query modules load inside the commands that use them, so
+# `todo-data --help` and argument errors answer fast.
 
 T = TypeVar("T")
 
+EPILOG = (
+    "Every command reads DATABASE_URL (environment or .env) unless --database-url is given. "
+    "A Neon connection string works as pasted."
+)
 app = typer.Typer(
     help="Inspect and verify the Todo application's database (Neon PostgreSQL or SQLite).",
+    epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
+migrate_app = typer.Typer(
+    help=(
+        "Apply or inspect migrations. Without a subcommand: upgrade to the newest revision. "
+        "Use the direct endpoint, not the pooled (-pooler) one. "
+        "Examples: todo-data migrate | todo-data migrate down base | todo-data migrate history"
+    ),
+    add_completion=False,
+)
+app.add_typer(migrate_app, name="migrate")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
@@ -38,24 +60,23 @@ DatabaseUrl = Annotated[
     typer.Option("--database-url", help="Database URL (default: DATABASE_URL from the environment or .env)."),
 ]
 
-DEMO_TASKS = [
-    ("alice", "Write the quarterly report", "Numbers from the dashboard", TaskStatus.IN_PROGRESS),
-    ("alice", "Book flights to Lisbon", None, TaskStatus.PENDING),
-    ("bob", "Review pull request #42", "Focus on the migration", TaskStatus.COMPLETED),
-    ("bob", "Café order ☕", "Two flat whites", TaskStatus.PENDING),
-    ("carol", "Renew passport", None, TaskStatus.COMPLETED),
-]
-
 
 @app.callback()
-def _options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-) -> None:
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
     _state["debug"] = debug
 
 
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(1)
+
+
 def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) -> T:
+    """Run one library call on a fresh engine; turn every failure into one line."""
+    engine: AsyncEngine | None = None
+
     async def body() -> T:
+        nonlocal engine
         engine = create_engine(database_url)
         try:
             return await make(engine)
@@ -63,39 +84,183 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
             await engine.dispose()
 
     try:
-        return asyncio.run(body())
-    except TodoDataError as exc:
+        return run(body())
+    except (TodoDataError, SQLAlchemyError, OSError) as exc:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(1) from None
+        if isinstance(exc, TodoDataError) or engine is None:
+            raise _fail(str(exc)) from None
+        cause = getattr(exc, "orig", None) or exc
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise _fail(f"{describe(engine)}: {scrub(first_line, engine.url.password)}") from None
+
+
+def _table(frame: pd.DataFrame, *, title: str) -> Table:
+    import pandas as pd
+
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    return table
+
+
+def _cell(value: object) -> str:
+    import pandas as pd
+
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None or value is pd.NA else str(value)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _print_report(status: pd.DataFrame, per_user: pd.DataFrame, *, top: int) -> None:
+    console.print(_table(status, title="Tasks by status"))
+    busiest = per_user.sort_values(["total", "user_id"], ascending=[False, True]).head(top)
+    console.print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
+
+
+async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from todo_data import queries
+
+    return await queries.status_counts(engine), await queries.tasks_per_user(engine)
 
 
 @app.command()
-def demo(database_url: DatabaseUrl = None) -> None:
-    """Migrate the database, add a few example tasks and print them.
+def demo(
+    database_url: DatabaseUrl = None,
+    tasks: Annotated[
+        int, typer.Option(min=1, help="Sample tasks to add when the database is empty.")
+    ] = demo_db.DEMO_TASKS,
+) -> None:
+    """Migrate the database, seed it when empty and print a short report: the first thing to run.
 
     Example: todo-data demo
     """
 
-    async def body(engine: AsyncEngine) -> list[Task]:
-        await migrations.upgrade(engine)
-        async with session_scope(engine) as session:
-            session.add_all(
-                Task(user_id=user, title=title, description=description, status=status)
-                for user, title, description, status in DEMO_TASKS
-            )
-        async with sessionmaker(engine)() as session:
-            return list((await session.execute(select(Task).order_by(col(Task.created_at)))).scalars())
+    async def body(engine: AsyncEngine) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
+        added = await demo_db.prepare(engine, tasks=tasks, progress=progress)
+        return (added, *await _report_frames(engine), describe(engine))
 
-    tasks = _run(body, database_url)
-    table = Table(title=f"{len(tasks)} tasks")
-    for column in ("user", "title", "status", "created (UTC)"):
-        table.add_column(column)
-    for task in tasks:
-        table.add_row(task.user_id, task.title, str(task.status), f"{task.created_at:%Y-%m-%d %H:%M:%S}")
-    console.print(table)
-    console.print(f"Database: {describe(create_engine(database_url))}", highlight=False)
+    with _progress("Seeding") as progress:
+        added, status, per_user, where = _run(body, database_url)
+    console.print(f"{where}: added {added:,} sample tasks.", highlight=False)
+    _print_report(status, per_user, top=5)
+
+
+@migrate_app.callback(invoke_without_command=True)
+def migrate(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
+    """Upgrade to the newest revision when no subcommand is given."""
+    ctx.obj = database_url
+    if ctx.invoked_subcommand is None:
+        up(ctx, "head", database_url)
+
+
+def _url(ctx: typer.Context, database_url: str | None) -> str | None:
+    return database_url or (ctx.obj if isinstance(ctx.obj, str) else None)
+
+
+@migrate_app.command()
+def up(ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None) -> None:
+    """Upgrade to REVISION (default: head). Example: todo-data migrate up"""
+    from todo_data import migrations
+
+    new = _run(lambda e: migrations.upgrade(e, revision), _url(ctx, database_url))
+    console.print(f"Database is at revision {new}.", highlight=False)
+
+
+@migrate_app.command()
+def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None) -> None:
+    """Downgrade to REVISION ("base" removes every table). Example: todo-data migrate down base"""
+    from todo_data import migrations
+
+    new = _run(lambda e: migrations.downgrade(e, revision), _url(ctx, database_url))
+    console.print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
+
+
+@migrate_app.command()
+def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
+    """Print the database's revision and the newest one. Example: todo-data migrate current"""
+    from todo_data import migrations
+
+    revision = _run(migrations.current, _url(ctx, database_url))
+    head = migrations.head()
+    state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
+    console.print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
+
+
+@migrate_app.command()
+def history() -> None:
+    """List the migration scripts, newest first. Example: todo-data migrate history"""
+    from todo_data import migrations
+
+    console.print(_table(migrations.history(), title="Migrations"))
+
+
+@app.command()
+def seed(
+    database_url: DatabaseUrl = None,
+    tasks: Annotated[int, typer.Option(min=1, help="How many tasks to add.")] = 10_000,
+    users: Annotated[int, typer.Option(min=1, help="Across how many users.")] = 50,
+    seed_: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same tasks.")] = 0,
+) -> None:
+    """Add deterministic sample tasks (migrating an empty database first).
+
+    Example: todo-data seed --tasks 100000 --users 200 --seed 7
+    """
+    from todo_data import migrations, sample
+
+    async def body(engine: AsyncEngine) -> int:
+        if await migrations.current(engine) is None:
+            await migrations.upgrade(engine)
+        return await sample.seed(engine, tasks=tasks, users=users, seed=seed_, progress=progress)
+
+    with _progress("Seeding") as progress:
+        added = _run(body, database_url)
+    console.print(f"Added {added:,} tasks.", highlight=False)
+
+
+@app.command()
+def report(
+    database_url: DatabaseUrl = None,
+    top: Annotated[int, typer.Option(min=1, help="How many users to list.")] = 20,
+) -> None:
+    """Print tasks by status, then tasks per user. Example: todo-data report --top 10"""
+    status, per_user = _run(_report_frames, database_url)
+    _print_report(status, per_user, top=top)
+
+
+@app.command()
+def verify(database_url: DatabaseUrl = None) -> None:
+    """Check revision, drift, constraints (probe) and stored rows; exit 1 when any check fails.
+
+    Example: todo-data verify --database-url "$DATABASE_URL"
+    """
+    from todo_data import checks
+
+    verdict = _run(checks.verify, database_url)
+    console.print(_table(verdict.frame, title="Verification"))
+    if not verdict.ok:
+        raise _fail(f"verification failed: {', '.join(verdict.failures)}")
+    console.print("All checks passed.")
 
 
 def main() -> None:

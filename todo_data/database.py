@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
-from todo_data.errors import DatabaseConnectionError
-from todo_data.settings import get_settings
-from todo_data.urls import DatabaseTarget, parse_database_url, scrub
+from todo_data.errors import DatabaseConnectionError, SettingsError
+from todo_data.settings import Settings, get_settings
+from todo_data.urls import DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
 Source: TypeAlias = AsyncEngine | AsyncConnection | AsyncSession
 """Anything a ``todo_data`` database function accepts."""
@@ -67,13 +67,14 @@ def create_engine(
     >>> engine.url.drivername
     'sqlite+aiosqlite'
     """
-    if url is None:
-        settings = get_settings()
+    settings = _settings_for(url)
+    if settings is not None:
         url = settings.database_url
         if pooled is None:
             pooled = settings.database_pooled
         if statement_timeout is None:
             statement_timeout = settings.database_statement_timeout
+    assert url is not None
     target = parse_database_url(url, pooled=pooled)
     connect_args = {**target.connect_args, **kwargs.pop("connect_args", {})}
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -154,6 +155,57 @@ def _connect(dialect: Any, cargs: Any, cparams: Any, *, pooled: bool) -> Any:
             connection.close()
             raise
     return connection
+
+
+def _settings_for(url: str | URL | None) -> Settings | None:
+    """The settings when ``url`` is the configured ``DATABASE_URL`` (or None), else None.
+
+    So ``create_engine(get_settings().database_url)`` honours ``DATABASE_POOLED`` too.
+    """
+    if url is None:
+        return get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return None  # the environment is broken, but an explicit URL was given
+    try:
+        same = parse_database_url(url).url == parse_database_url(settings.database_url).url
+    except SettingsError:
+        return None
+    return settings if same else None
+
+
+def direct_url(url: str | URL | None = None, *, pooled: bool | None = None) -> URL:
+    """The direct (unpooled) endpoint to run migrations on, for a database URL.
+
+    Migrations need a session of their own, which PgBouncer's transaction mode does not
+    give. A URL that isn't pooled is its own direct endpoint. For a pooled one:
+    ``DATABASE_DIRECT_URL`` when ``url`` is the configured ``DATABASE_URL``, else, for a
+    Neon ``-pooler`` host, the same host without ``-pooler``. Otherwise
+    :class:`SettingsError` says what to set.
+
+    >>> direct_url("postgresql://u:p@ep-x-123-pooler.eu-central-1.aws.neon.tech/neondb").host
+    'ep-x-123.eu-central-1.aws.neon.tech'
+    """
+    settings = _settings_for(url)
+    raw = url if url is not None else settings.database_url if settings is not None else None
+    assert raw is not None
+    if pooled is None and settings is not None:
+        pooled = settings.database_pooled
+    target = parse_database_url(raw, pooled=pooled)
+    original = make_url(raw) if isinstance(raw, str) else raw
+    if not target.pooled:
+        return original
+    if settings is not None and settings.database_direct_url:
+        return make_url(settings.database_direct_url)
+    host = target.url.host or ""
+    if is_neon_pooler_host(host):
+        label, _, rest = host.partition(".")
+        return original.set(host=f"{label.replace('-pooler', '')}.{rest}" if rest else label.replace("-pooler", ""))
+    raise SettingsError(
+        f"{target.describe()} is a pooled endpoint (PgBouncer transaction mode), which cannot run "
+        "migrations: set DATABASE_DIRECT_URL to its direct endpoint."
+    )
 
 
 def _unique_statement_name() -> str:

@@ -34,8 +34,8 @@ from sqlalchemy.pool import NullPool
 
 import todo_data
 from alembic import command
-from todo_data.database import Source, begin, connect, create_engine
-from todo_data.errors import MigrationError, driver_message
+from todo_data.database import Source, begin, connect, create_engine, direct_url, engine_of, target_of
+from todo_data.errors import MigrationError, SettingsError, driver_message
 from todo_data.models import metadata
 from todo_data.urls import parse_database_url, scrub
 
@@ -90,6 +90,9 @@ def head() -> str:
 
 async def upgrade(source: Source, revision: str = "head") -> str | None:
     """Upgrade the database to ``revision`` (default: the newest); returns the new revision.
+
+    On a pooled endpoint (PgBouncer transaction mode, Neon ``-pooler`` hosts) the
+    migration runs on the direct endpoint instead (see :func:`todo_data.database.direct_url`).
 
     >>> await upgrade(engine)      # doctest: +SKIP
     '0001'
@@ -161,6 +164,10 @@ async def verify_roundtrip(url: str | URL, *, progress: Progress | None = None) 
     >>> await verify_roundtrip(os.environ["DATABASE_URL"])   # doctest: +SKIP
     """
     steps: list[dict[str, Any]] = []
+    try:
+        url = direct_url(url)
+    except SettingsError as exc:
+        raise MigrationError(str(exc)) from None
     async with _scratch_database(url) as scratch:
         engine = create_engine(scratch, poolclass=NullPool)
         try:
@@ -170,7 +177,30 @@ async def verify_roundtrip(url: str | URL, *, progress: Progress | None = None) 
     return pd.DataFrame(steps, columns=list(ROUNDTRIP_COLUMNS))
 
 
+@asynccontextmanager
+async def _direct(source: Source) -> AsyncIterator[Source]:
+    """The source itself, or an engine on its direct endpoint when it is a pooled one."""
+    target = target_of(source)
+    if not target.pooled:
+        yield source
+        return
+    try:
+        url = direct_url(engine_of(source).url, pooled=True)
+    except SettingsError as exc:
+        raise MigrationError(str(exc)) from None
+    engine = create_engine(url, pooled=False, poolclass=NullPool, connect_args=dict(target.connect_args))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 async def _run_command(source: Source, revision: str, run: Callable[[Config], Any]) -> None:
+    async with _direct(source) as migrating:
+        await _run_on(migrating, revision, run)
+
+
+async def _run_on(source: Source, revision: str, run: Callable[[Config], Any]) -> None:
     before: list[str | None] = []
 
     def in_connection(sync_connection: Connection) -> None:

@@ -32,13 +32,16 @@ class Settings(BaseSettings):
     database_pooled: bool | None = None
     """Force (true) or disable (false) pooled-endpoint handling; unset detects Neon ``-pooler`` hosts."""
 
+    database_direct_url: str | None = None
+    """The direct endpoint for migrations when ``DATABASE_URL`` is a pooled one (derived for Neon)."""
+
     database_statement_timeout: float | None = None
     """Seconds after which PostgreSQL cancels a statement (unset: no limit)."""
 
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 
-    @field_validator("database_url", "test_database_url")
+    @field_validator("database_url", "database_direct_url", "test_database_url")
     @classmethod
     def _url_is_valid(cls, value: str | None) -> str | None:
         if value is not None and value.strip():

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer
-from todo_data import Task, TaskStatus, create_engine, session_scope
-from todo_data.database import connect, is_transient_connect_error, sessionmaker
-from todo_data.errors import DatabaseConnectionError
+from todo_data import Task, TaskStatus, create_engine, get_settings, migrations, session_scope
+from todo_data.database import connect, is_transient_connect_error, sessionmaker, target_of
+from todo_data.errors import DatabaseConnectionError, MigrationError
 
 table = Task.__table__  # type: ignore[attr-defined]
 CONCURRENT_SESSIONS = 50
@@ -197,6 +197,7 @@ async def test_statement_timeout_comes_from_the_settings_for_the_default_engine(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", postgres_server.url)
     monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "0.1")
+    get_settings.cache_clear()
     engine = create_engine()
     try:
         with pytest.raises(DBAPIError, match="statement timeout"):
@@ -311,3 +312,28 @@ def test_which_connect_errors_are_transient() -> None:
     assert not is_transient_connect_error(TimeoutError())
     assert not is_transient_connect_error(asyncpg.exceptions.InvalidPasswordError("bad password"))
     assert not is_transient_connect_error(asyncpg.exceptions.CheckViolationError("ck_tasks_title_not_empty"))
+
+
+async def test_migrations_on_a_pooled_endpoint_refuse_without_a_direct_one(pooled_engine: AsyncEngine) -> None:
+    with pytest.raises(MigrationError, match=r"pooled endpoint .* set DATABASE_DIRECT_URL"):
+        await migrations.upgrade(pooled_engine)
+
+
+async def test_migrations_on_the_configured_pooled_endpoint_run_on_database_direct_url(
+    postgres_server: PostgresServer, pooled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = postgres_server.scratch_url()
+    scratch_pooled = make_url(pooled_url).set(database=make_url(scratch).database)
+    monkeypatch.setenv("DATABASE_URL", scratch_pooled.render_as_string(hide_password=False))
+    monkeypatch.setenv("DATABASE_POOLED", "true")
+    monkeypatch.setenv("DATABASE_DIRECT_URL", scratch)
+    get_settings.cache_clear()
+    engine = create_engine()
+    try:
+        assert target_of(engine).pooled
+        assert await migrations.upgrade(engine) == migrations.head()
+        assert await migrations.current(engine) == migrations.head()
+        steps = await migrations.verify_roundtrip(get_settings().database_url)
+        assert steps["ok"].all()
+    finally:
+        await engine.dispose()

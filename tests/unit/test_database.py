@@ -11,17 +11,18 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import Task, TaskStatus, create_engine, get_async_session, session_scope
+from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, session_scope
 from todo_data.database import (
     begin,
     connect,
     default_engine,
     describe,
+    direct_url,
     engine_of,
     reset_default_engine,
     sessionmaker,
 )
-from todo_data.errors import DatabaseConnectionError
+from todo_data.errors import DatabaseConnectionError, SettingsError
 from todo_data.testing import free_port
 
 
@@ -139,6 +140,7 @@ async def test_get_async_session_is_a_dependency_on_the_default_engine(
     monkeypatch: pytest.MonkeyPatch, sqlite_engine: AsyncEngine, sqlite_url: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
     await reset_default_engine()
     try:
         dependency = get_async_session()
@@ -207,3 +209,28 @@ async def test_connect_timeout_bounds_a_server_that_never_answers() -> None:
     finally:
         await engine.dispose()
         server.close()
+
+
+def test_direct_url_of_a_neon_pooler_host_drops_pooler() -> None:
+    pooled = "postgresql://u:pw@ep-cool-123-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require"
+    direct = direct_url(pooled)
+    assert direct.host == "ep-cool-123.eu-central-1.aws.neon.tech"
+    assert (direct.username, direct.password, direct.database) == ("u", "pw", "neondb")
+    assert dict(direct.query) == {"sslmode": "require"}
+
+
+def test_direct_url_of_an_unpooled_url_is_itself() -> None:
+    url = "postgresql://u:pw@ep-cool-123.eu-central-1.aws.neon.tech/neondb"
+    assert direct_url(url).render_as_string(hide_password=False) == url
+
+
+def test_direct_url_of_another_pooled_host_needs_database_direct_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match="set DATABASE_DIRECT_URL") as exc:
+        direct_url("postgresql://u:secret@127.0.0.1:6432/app", pooled=True)
+    assert "secret" not in str(exc.value)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@127.0.0.1:6432/app")
+    monkeypatch.setenv("DATABASE_POOLED", "true")
+    monkeypatch.setenv("DATABASE_DIRECT_URL", "postgresql://u:secret@127.0.0.1:5432/app")
+    get_settings.cache_clear()
+    assert direct_url().port == 5432
+    assert direct_url("postgresql://u:secret@127.0.0.1:6432/app").port == 5432
