@@ -211,8 +211,8 @@ async def seed(
 ) -> int:
     """Add ``tasks`` generated tasks for ``users`` users; returns how many were added.
 
-    Deterministic for a given ``seed`` (see the module docstring). Every row is validated
-    by the model's rules before it is written. PostgreSQL receives the rows with binary
+    Deterministic for a given ``seed`` (see the module docstring). Every value written
+    passed the model's rules (each distinct value is checked once). PostgreSQL receives the rows with binary
     ``COPY`` (a million in seconds), SQLite with batched inserts; ``progress(done, total)``
     is called after each batch. With an engine the rows are committed; with a connection
     or session they join the caller's transaction.
