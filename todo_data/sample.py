@@ -41,6 +41,7 @@ _COLUMNS: Final = ("id", "user_id", "title", "description", "status", "created_a
 _BATCH: Final = {"postgresql": 100_000, "sqlite": 5_000}
 _DAYS: Final = 182
 _ID_BLOCK: Final = 4096
+_KEPT_SENTENCES: Final = 5  # descriptions of up to this many sentences are validated once each
 # Byte translations that set a UUID's version (byte 6) to 4 and variant (byte 8) to RFC 4122.
 _VERSION_4: Final = bytes((byte & 0x0F) | 0x40 for byte in range(256))
 _VARIANT_RFC_4122: Final = bytes((byte & 0x3F) | 0x80 for byte in range(256))
@@ -86,7 +87,11 @@ class _Checked:
     ``TaskRecord``'s validator is applied per field with ``validate_assignment`` (as
     ``Task.__setattr__`` does), so the rules are the model's, never a copy of them. Titles
     and descriptions are compositions of a finite vocabulary: each composition is keyed by
-    the indexes it was built from, validated the first time it is drawn, and reused.
+    the indexes it was built from, validated the first time it is drawn, and reused. Only
+    the bounded part is kept (titles without a number, descriptions of up to five
+    sentences: at most about 115,000 values); numbered titles and long descriptions are
+    nearly all distinct, so they are validated every time and memory stays flat however
+    many rows are generated.
     """
 
     def __init__(self) -> None:
@@ -98,18 +103,20 @@ class _Checked:
         _validate_field(self._scratch, field, value)
         return getattr(self._scratch, field)
 
-    def title(self, key: tuple[int, int, int, int]) -> str:
+    def title(self, key: tuple[int, int, int, int], *, keep: bool) -> str:
         verb, obj, suffix, number = key
         title = f"{_VERBS[verb]} {_OBJECTS[obj]}{_SUFFIXES[suffix]}"
         if number:
             title += f" #{number}"
         checked: str = self("title", title[:MAX_TITLE_LENGTH].strip())
-        self.titles[key] = checked
+        if keep:
+            self.titles[key] = checked
         return checked
 
-    def description(self, key: tuple[int, ...]) -> str:
+    def description(self, key: tuple[int, ...], *, keep: bool) -> str:
         checked: str = self("description", " ".join(_SENTENCES[index] for index in key))
-        self.descriptions[key] = checked
+        if keep:
+            self.descriptions[key] = checked
         return checked
 
 
@@ -173,8 +180,9 @@ def _rows(
             status = pending
         title_key = (int(draw() * verbs), int(draw() * objects), int(draw() * suffixes), 0)
         if draw() < 0.1:
-            title_key = (*title_key[:3], int(draw() * 5000) + 1)
-        title = titles.get(title_key) or check.title(title_key)
+            title = check.title((*title_key[:3], int(draw() * 5000) + 1), keep=False)
+        else:
+            title = titles.get(title_key) or check.title(title_key, keep=True)
         description: str | None = None
         if draw() >= 0.2:
             parts = MAX_DESCRIPTION_LENGTH if draw() < 0.02 else int(draw() * 5) + 1
@@ -188,7 +196,10 @@ def _rows(
                     break
                 key.append(index)
             description_key = tuple(key)
-            description = descriptions.get(description_key) or check.description(description_key)
+            if parts > _KEPT_SENTENCES:
+                description = check.description(description_key, keep=False)
+            else:
+                description = descriptions.get(description_key) or check.description(description_key, keep=True)
         age = age_days * 86_400
         yield (
             new_id,
