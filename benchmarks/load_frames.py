@@ -1,6 +1,6 @@
 """Load the whole tasks table into pandas with each tool, side by side, on a throwaway PostgreSQL.
 
-    uv run --group bench python benchmarks/load_frames.py [--rows 1000000] [--repeat 3]
+    uv run --group bench python benchmarks/load_frames.py [--rows 1000000] [--repeat 3] [--seed-only]
 
 Starts a Neon-like cluster (todo_data.testing), seeds it with sample.seed (timed), then
 runs every loader in its own subprocess: a warm-up connection, ``--repeat`` timed loads
@@ -133,7 +133,9 @@ def run_child(name: str, url: str, repeat: int, rows: int) -> dict[str, Any]:
     return result
 
 
-async def seed_and_aggregate(url: str, rows: int) -> tuple[float, list[tuple[str, float, float, float]]]:
+async def seed_and_aggregate(
+    url: str, rows: int, *, seed_only: bool = False
+) -> tuple[float, list[tuple[str, float, float, float]]]:
     from todo_data import create_engine, migrations, queries, sample
 
     engine = create_engine(url)
@@ -141,6 +143,9 @@ async def seed_and_aggregate(url: str, rows: int) -> tuple[float, list[tuple[str
     started = time.perf_counter()
     await sample.seed(engine, tasks=rows)
     seconds = time.perf_counter() - started
+    if seed_only:
+        await engine.dispose()
+        return seconds, []
     async with engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await autocommit.exec_driver_sql("VACUUM ANALYZE tasks")
@@ -180,6 +185,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--orm-repeat", type=int, default=1, help="the ORM path is slow; repeats for it alone")
+    parser.add_argument("--seed-only", action="store_true", help="time sample.seed alone, then stop")
     parser.add_argument("--child")
     parser.add_argument("--url")
     args = parser.parse_args()
@@ -192,8 +198,10 @@ def main() -> None:
     cluster = start_cluster()
     try:
         url = cluster.url()
-        seed_seconds, aggregations = asyncio.run(seed_and_aggregate(url, args.rows))
+        seed_seconds, aggregations = asyncio.run(seed_and_aggregate(url, args.rows, seed_only=args.seed_only))
         print(f"seeded {args.rows:,} rows with sample.seed in {seed_seconds:.1f} s\n")
+        if args.seed_only:
+            return
         results = {}
         for name in LOADERS:
             repeat = args.orm_repeat if name == "orm" else args.repeat

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data import queries, sample
@@ -22,3 +27,29 @@ async def test_same_seed_gives_the_same_content_on_sqlite_and_postgresql(
         frames[0]["status"].value_counts().sort_index().to_numpy(),
         frames[1]["status"].value_counts().sort_index().to_numpy(),
     )
+
+
+async def test_a_value_rejected_mid_copy_writes_nothing_and_leaves_the_connection_usable(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows are generated while COPY streams them, so a rejected value surfaces inside COPY:
+    # asyncpg must abort it, the transaction roll back, and the connection stay usable. A
+    # title made rare (about one row in 50,000) comes after many rows were already sent.
+    validate = sample._validate_field
+
+    def with_a_rare_bad_title(scratch: Any, field: str, value: Any) -> Any:
+        if field == "title" and value.endswith(" #4321"):
+            value += "\x00"
+        return validate(scratch, field, value)
+
+    monkeypatch.setattr(sample, "_validate_field", with_a_rare_bad_title)
+    async with pg_engine.connect() as conn:
+        with pytest.raises(ValidationError, match="NUL"):
+            await sample.seed(conn, tasks=150_000, users=20)
+        assert conn.in_transaction()
+        await conn.rollback()
+        monkeypatch.undo()
+        assert await sample.seed(conn, tasks=1_000) == 1_000
+        assert await conn.scalar(text("SELECT count(*) FROM tasks")) == 1_000
+        await conn.rollback()
+    assert (await queries.tasks_frame(pg_engine)).empty

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data import create_engine, migrations, queries, sample
 from todo_data.errors import InvalidArgumentError, SchemaNotReadyError
-from todo_data.models import TaskRecord
+from todo_data.models import TaskRecord, utcnow
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 
 CONTENT = ["user_id", "title", "description", "status"]
@@ -137,3 +140,65 @@ async def test_seed_needs_migrations_first(sqlite_url: str) -> None:
             await sample.seed(engine, tasks=10)
     finally:
         await engine.dispose()
+
+
+def test_content_is_what_earlier_versions_generated() -> None:
+    # The digest of seed 0's first 2,000 rows as generated before validation moved from per
+    # row to per distinct value: a change of content must be deliberate.
+    rng = sample.random.Random(0)
+    rows = sample._rows(rng, sample._users(rng, 50), 2_000, utcnow(), sample._new_ids())
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(list(row[1:5]), ensure_ascii=False).encode())
+    assert digest.hexdigest() == "2cda6c49e1359372c08a8019de4dd4528b95105a3a23e2be938a2697a2ba7990"
+
+
+async def test_content_does_not_depend_on_the_batch_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = await seeded(tmp_path / "default.db", tasks=1_234, seed=2)
+    monkeypatch.setattr(sample, "_BATCH", {"sqlite": 7, "postgresql": 7})
+    small = await seeded(tmp_path / "small.db", tasks=1_234, seed=2)
+    assert content(default) == content(small)
+
+
+def test_rows_are_typed_and_timestamps_ordered() -> None:
+    rng = sample.random.Random(1)
+    now = utcnow()
+    rows = list(sample._rows(rng, sample._users(rng, 5), 3_000, now, sample._new_ids()))
+    assert len({row[0] for row in rows}) == 3_000
+    for new_id, *_, created_at, updated_at in rows:
+        assert isinstance(new_id, uuid.UUID) and new_id.version == 4 and new_id.variant == uuid.RFC_4122
+        assert created_at.utcoffset() == updated_at.utcoffset() == pd.Timedelta(0)
+        assert created_at <= updated_at <= now
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "index", "bad", "field"),
+    [
+        ("_SENTENCES", 0, "a NUL \x00 in a description", "description"),
+        ("_SENTENCES", 3, "x" * (MAX_DESCRIPTION_LENGTH + 1), "description"),
+        ("_OBJECTS", 0, "a lone surrogate \ud800", "title"),
+        ("_VERBS", 5, " ", "title"),
+        ("_FIRST_NAMES", None, "ana\x00", "user_id"),
+    ],
+)
+async def test_invalid_generated_values_are_rejected_by_the_model_rules(
+    sqlite_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    vocabulary: str,
+    index: int | None,
+    bad: str,
+    field: str,
+) -> None:
+    # Validation runs once per distinct value, so a bad entry anywhere in the vocabulary
+    # must still stop the seed before anything is written.
+    words = list(getattr(sample, vocabulary))
+    for position in range(len(words)) if index is None else [index]:
+        words[position] = bad
+    monkeypatch.setattr(sample, vocabulary, tuple(words))
+    if vocabulary == "_VERBS":  # a blank verb only makes a blank title with an empty object and suffix
+        monkeypatch.setattr(sample, "_OBJECTS", ("",) * len(sample._OBJECTS))
+        monkeypatch.setattr(sample, "_SUFFIXES", ("",))
+    with pytest.raises(ValidationError) as error:
+        await sample.seed(sqlite_engine, tasks=2_000, users=20)
+    assert error.value.errors()[0]["loc"] == (field,)
+    assert (await queries.tasks_frame(sqlite_engine)).empty
