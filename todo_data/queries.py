@@ -150,8 +150,14 @@ async def status_counts(source: Source, *, user_id: str | None = None) -> pd.Dat
     )
 
 
+_PER_USER_FIXED: Final = frozenset({"user_id", "total", "completion_rate"})
+
+
 async def tasks_per_user(source: Source) -> pd.DataFrame:
     """One row per user: ``user_id``, ``total``, one integer column per status, ``completion_rate``.
+
+    An unknown stored status named like a fixed column (``total``, say) gets the column
+    ``"total (status)"``.
 
     Counted in the database (``GROUP BY user_id, status``); ordered by ``user_id``;
     ``completion_rate`` is completed / total (0.0 to 1.0).
@@ -174,7 +180,8 @@ async def tasks_per_user(source: Source) -> pd.DataFrame:
     completed = counts[:, column_of[TaskStatus.COMPLETED.value]]
     frame = pd.DataFrame({"user_id": pd.array(users, dtype=STRING), "total": total})
     for value, j in column_of.items():
-        frame[value] = counts[:, j]
+        # A stored status may be any text, even "total": never let it replace a fixed column.
+        frame[f"{value} (status)" if value in _PER_USER_FIXED else value] = counts[:, j]
     frame["completion_rate"] = np.divide(completed, total, out=np.zeros(len(users)), where=total > 0)
     return frame
 
