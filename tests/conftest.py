@@ -46,7 +46,7 @@ class PostgresServer:
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Each test reads settings from its own clean environment, not the developer's .env."""
-    for name in ("DATABASE_URL", "DATABASE_POOLED"):
+    for name in ("DATABASE_URL", "DATABASE_POOLED", "DATABASE_DIRECT_URL", "DATABASE_STATEMENT_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
@@ -62,7 +62,7 @@ def _unavailable(what: str, exc: Exception) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    url = get_settings().test_database_url  # the environment or .env
     if url:
         yield PostgresServer(url=url)
         return
@@ -81,7 +81,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pooled_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The pooled endpoint (PgBouncer, transaction mode) in front of the test database."""
     if postgres_server.cluster is None:
-        url = os.environ.get("TEST_DATABASE_POOLED_URL", "").strip()
+        url = get_settings().test_database_pooled_url
         if not url:
             pytest.skip("set TEST_DATABASE_POOLED_URL to test the pooled endpoint of TEST_DATABASE_URL")
         yield url

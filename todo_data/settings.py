@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Final
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from todo_data.errors import SettingsError
@@ -41,13 +41,17 @@ class Settings(BaseSettings):
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 
-    @field_validator("database_url", "database_direct_url", "test_database_url")
+    test_database_pooled_url: str | None = None
+    """The pooled endpoint of ``test_database_url``, for the pooled-endpoint tests."""
+
+    @field_validator("database_url", "database_direct_url", "test_database_url", "test_database_pooled_url")
     @classmethod
-    def _url_is_valid(cls, value: str | None) -> str | None:
+    def _url_is_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and value.strip():
             parse_database_url(value)
             return value.strip()
-        return None if value is None else DEFAULT_DATABASE_URL
+        # A blank variable means "not set": the default URL, or no URL for the others.
+        return DEFAULT_DATABASE_URL if info.field_name == "database_url" else None
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

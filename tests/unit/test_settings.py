@@ -82,3 +82,10 @@ def test_bad_boolean_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_blank_database_url_falls_back_to_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "  ")
     assert get_settings().database_url == DEFAULT_DATABASE_URL
+
+
+def test_blank_optional_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_DIRECT_URL", "")
+    monkeypatch.setenv("TEST_DATABASE_URL", " ")
+    settings = get_settings()
+    assert settings.database_direct_url is None and settings.test_database_url is None
