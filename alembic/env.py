@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from alembic import context
-from todo_data.database import create_engine
+from todo_data.database import create_engine, direct_url
 from todo_data.migrations import environment_options
 from todo_data.runner import run
 from todo_data.settings import get_settings
@@ -54,7 +54,8 @@ async def _run_async(engine: AsyncEngine) -> None:
 
 
 async def _run_on_new_engine() -> None:
-    engine = create_engine(_url(), poolclass=NullPool)
+    # Migrations need a session of their own: a pooled endpoint hands over to its direct one.
+    engine = create_engine(direct_url(_url()), poolclass=NullPool)
     try:
         await _run_async(engine)
     finally:

@@ -90,7 +90,8 @@ def test_migrate_seed_report_verify_round(database_url: str, tmp_path: Path) -> 
     down = todo_data("migrate", "down", "base", *url, cwd=tmp_path)
     assert down.returncode == 0 and "base" in down.stdout
     wrong_revision = todo_data("verify", *url, cwd=tmp_path)
-    assert_one_line_failure(wrong_revision, "verification failed", secret=password)
+    assert_one_line_failure(wrong_revision, "verification failed: revision", secret=password)
+    assert make_url(database_url).database in wrong_revision.stderr
     up = todo_data("migrate", *url, cwd=tmp_path)
     assert up.returncode == 0 and migrations.head() in up.stdout
     for result in (current, seeded, report, verify, history, down, up):
@@ -99,13 +100,13 @@ def test_migrate_seed_report_verify_round(database_url: str, tmp_path: Path) -> 
 
 def test_report_on_a_database_that_was_never_migrated_says_run_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    assert_one_line_failure(todo_data("report", "--database-url", url, cwd=tmp_path), "migrat")
+    assert_one_line_failure(todo_data("report", "--database-url", url, cwd=tmp_path), "migrat", "empty.db")
 
 
 def test_unknown_revision_is_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = todo_data("migrate", "down", "nope", "--database-url", url, cwd=tmp_path)
-    assert_one_line_failure(result, "'nope'")
+    assert_one_line_failure(result, "'nope'", 'SQLite database "')
 
 
 def test_unreachable_host_is_one_line_naming_host_and_database(tmp_path: Path) -> None:

@@ -88,11 +88,15 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
     except (TodoDataError, SQLAlchemyError, OSError) as exc:
         if _state["debug"]:
             raise
-        if isinstance(exc, TodoDataError) or engine is None:
+        if engine is None:
             raise _fail(str(exc)) from None
+        where = describe(engine)
+        if isinstance(exc, TodoDataError):
+            message = str(exc)
+            raise _fail(message if where in message else f"{where}: {message}") from None
         cause = getattr(exc, "orig", None) or exc
         first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise _fail(f"{describe(engine)}: {scrub(first_line, engine.url.password)}") from None
+        raise _fail(f"{where}: {scrub(first_line, engine.url.password)}") from None
 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:
@@ -256,10 +260,13 @@ def verify(database_url: DatabaseUrl = None) -> None:
     """
     from todo_data import checks
 
-    verdict = _run(checks.verify, database_url)
-    console.print(_table(verdict.frame, title="Verification"))
+    async def body(engine: AsyncEngine) -> tuple[checks.Verification, str]:
+        return await checks.verify(engine), describe(engine)
+
+    verdict, where = _run(body, database_url)
+    console.print(_table(verdict.frame, title=f"Verification of {where}"))
     if not verdict.ok:
-        raise _fail(f"verification failed: {', '.join(verdict.failures)}")
+        raise _fail(f"{where}: verification failed: {', '.join(verdict.failures)}")
     console.print("All checks passed.")
 
 
