@@ -11,6 +11,8 @@ that is a failure. Schemas are always built by running the migrations.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,11 +20,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data import migrations
-from todo_data.database import create_engine
+from todo_data.database import connect, create_engine
+from todo_data.errors import DatabaseConnectionError
 from todo_data.settings import get_settings
 from todo_data.testing import ClusterUnavailable, PgBouncer, PostgresCluster, start_cluster, start_pgbouncer
 
@@ -159,5 +162,30 @@ def postgres_engine(request: pytest.FixtureRequest) -> AsyncEngine:
     return result
 
 
-def without_password(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+def with_query(url: str, **params: str) -> str:
+    """``url`` with query parameters added or replaced (password kept)."""
+    return make_url(url).update_query_dict(params).render_as_string(hide_password=False)
+
+
+async def connect_failure(url: str | URL) -> DatabaseConnectionError:
+    """The error a connect to ``url`` fails with (the test fails if it connects)."""
+    engine = create_engine(url)
+    try:
+        with pytest.raises(DatabaseConnectionError) as exc:
+            async with connect(engine):
+                pass
+    finally:
+        await engine.dispose()
+    return exc.value
+
+
+def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """The ``alembic`` command run from the repository root on ``url``."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PostgresServer
+from tests.integration.scratch import scratch_url
 from todo_data import migrations
 from todo_data.testing import free_port
 
@@ -25,6 +26,9 @@ def todo_data(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
         check=False,
         timeout=300,
     )
+
+
+__all__ = ["scratch_url"]  # a fixture: an empty SQLite file or PostgreSQL database
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], *expected: str, secret: str = "") -> None:
@@ -55,15 +59,8 @@ def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
         assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.scratch_url()
-
-
-def test_migrate_seed_report_verify_round(database_url: str, tmp_path: Path) -> None:
+def test_migrate_seed_report_verify_round(scratch_url: str, tmp_path: Path) -> None:
+    database_url = scratch_url
     url = ["--database-url", database_url]
     password = make_url(database_url).password or ""
 

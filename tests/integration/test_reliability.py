@@ -16,18 +16,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.conftest import PostgresServer, connect_failure, with_query
 from todo_data import Task, TaskStatus, create_engine, get_settings, migrations, session_scope
 from todo_data.database import connect, is_transient_connect_error, sessionmaker, target_of
-from todo_data.errors import DatabaseConnectionError, MigrationError
+from todo_data.errors import MigrationError
 
 table = Task.__table__  # type: ignore[attr-defined]
 CONCURRENT_SESSIONS = 50
 ROWS_PER_SESSION = 20
-
-
-def with_query(url: str, **params: str) -> str:
-    return make_url(url).update_query_dict(params).render_as_string(hide_password=False)
 
 
 async def count(engine: AsyncEngine) -> int:
@@ -252,14 +248,7 @@ async def test_connection_strings_that_cannot_work_fail_with_one_clear_sentence(
         pytest.skip("uses the local cluster")
     system_ca = ssl.get_default_verify_paths().openssl_cafile
     params = {k: system_ca if v == "SYSTEM" else v for k, v in params.items()}
-    engine = create_engine(with_query(postgres_server.cluster.url(sslmode=""), **params))
-    try:
-        with pytest.raises(DatabaseConnectionError) as exc:
-            async with connect(engine):
-                pass
-    finally:
-        await engine.dispose()
-    message = str(exc.value)
+    message = str(await connect_failure(with_query(postgres_server.cluster.url(sslmode=""), **params)))
     assert reason in message and "\n" not in message
     assert message.startswith('Could not connect to database "todo_test" on 127.0.0.1:')
     assert postgres_server.cluster.password not in message

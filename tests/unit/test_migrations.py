@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import alembic_cli
 from todo_data import migrations
 from todo_data.database import create_engine
 from todo_data.errors import MigrationError
 from todo_data.rules import CHECK_RULES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def alembic(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 async def tables(engine: AsyncEngine) -> set[str]:
@@ -55,17 +41,17 @@ async def test_unknown_revision_is_a_migration_error_naming_it(sqlite_engine: As
 
 
 def test_alembic_cli_upgrade_check_downgrade_from_repository_root(sqlite_url: str) -> None:
-    up = alembic("upgrade", "head", url=sqlite_url)
+    up = alembic_cli("upgrade", "head", url=sqlite_url)
     assert up.returncode == 0, up.stderr
-    check = alembic("check", url=sqlite_url)
+    check = alembic_cli("check", url=sqlite_url)
     assert check.returncode == 0, check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr
-    down = alembic("downgrade", "base", url=sqlite_url)
+    down = alembic_cli("downgrade", "base", url=sqlite_url)
     assert down.returncode == 0, down.stderr
 
 
 def test_alembic_offline_sql_uses_the_rules(sqlite_url: str) -> None:
-    result = alembic("upgrade", "head", "--sql", url=sqlite_url)
+    result = alembic_cli("upgrade", "head", "--sql", url=sqlite_url)
     assert result.returncode == 0, result.stderr
     for rule in CHECK_RULES:
         assert f"CONSTRAINT {rule.name} CHECK ({rule.sql})" in result.stdout
