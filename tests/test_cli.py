@@ -141,3 +141,10 @@ async def test_verify_lists_what_failed_when_a_constraint_is_missing(
     result = todo_data("verify", "--database-url", url, cwd=tmp_path)
     assert_one_line_failure(result, "verification failed", secret=postgres_server.cluster.password)
     assert "ck_tasks_title_max_length" in result.stdout or "title" in result.stderr
+
+
+def test_demo_never_writes_to_database_url(tmp_path: Path) -> None:
+    neon = f"postgresql://analyst:hunter2@127.0.0.1:{free_port()}/neondb"
+    result = todo_data("demo", "--tasks", "50", cwd=tmp_path, env={"DATABASE_URL": neon})
+    assert result.returncode == 0, result.stderr
+    assert 'SQLite database "todo_data.db": added 50 sample tasks.' in result.stdout

@@ -378,7 +378,3 @@ def status_categorical(statuses: pa.Array, dtype: pd.CategoricalDtype | None = N
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     codes = mapping[indices] if len(found) else np.zeros(0, dtype=np.int16)
     return pd.Categorical.from_codes(codes, dtype=dtype)
-
-
-def empty_frame() -> pd.DataFrame:
-    return frame_from_columns(columns_from_text_rows([]))

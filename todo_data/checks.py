@@ -445,7 +445,7 @@ async def verify(source: Source, *, progress: Progress | None = None) -> Verific
     probed = pd.DataFrame(columns=list(PROBE_COLUMNS))
     try:
         probed = await probe(source)
-    except SchemaNotReadyError as exc:
+    except (SchemaNotReadyError, InvalidArgumentError) as exc:  # no table, or no right to write
         rows.append({"check": "probe", "ok": False, "detail": str(exc)})
     else:
         accepted = probed.loc[~probed["rejected"].astype(bool)]

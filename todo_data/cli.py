@@ -45,7 +45,7 @@ app = typer.Typer(
 migrate_app = typer.Typer(
     help=(
         "Apply or inspect migrations. Without a subcommand: upgrade to the newest revision. "
-        "Use the direct endpoint, not the pooled (-pooler) one. "
+        "Given a pooled (-pooler) endpoint, migrations run on its direct one. "
         "Examples: todo-data migrate | todo-data migrate down base | todo-data migrate history"
     ),
     add_completion=False,
@@ -150,22 +150,32 @@ async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFram
 
 @app.command()
 def demo(
-    database_url: DatabaseUrl = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database to demo on (default: the embedded SQLite file todo_data.db, never DATABASE_URL).",
+        ),
+    ] = None,
     tasks: Annotated[
         int, typer.Option(min=1, help="Sample tasks to add when the database is empty.")
     ] = demo_db.DEMO_TASKS,
 ) -> None:
-    """Migrate the database, seed it when empty and print a short report: the first thing to run.
+    """Migrate the embedded SQLite database, seed it when empty and print a short report.
+
+    The first thing to run. It writes, so it ignores DATABASE_URL (which may be Neon's
+    production database): only --database-url points it elsewhere.
 
     Example: todo-data demo
     """
+    from todo_data.settings import DEFAULT_DATABASE_URL
 
     async def body(engine: AsyncEngine) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
         added = await demo_db.prepare(engine, tasks=tasks, progress=progress)
         return (added, *await _report_frames(engine), describe(engine))
 
     with _progress("Seeding") as progress:
-        added, status, per_user, where = _run(body, database_url)
+        added, status, per_user, where = _run(body, database_url or DEFAULT_DATABASE_URL)
     console.print(f"{where}: added {added:,} sample tasks.", highlight=False)
     _print_report(status, per_user, top=5)
 
@@ -213,7 +223,7 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
 
 @migrate_app.command()
 def history() -> None:
-    """List the migration scripts, newest first. Example: todo-data migrate history"""
+    """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
     console.print(_table(migrations.history(), title="Migrations"))

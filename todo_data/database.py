@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
-from todo_data.errors import DatabaseConnectionError, SettingsError
+from todo_data.errors import DatabaseConnectionError, DatabaseOperationError, SettingsError, driver_message
 from todo_data.settings import Settings, get_settings
 from todo_data.urls import DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
@@ -90,11 +90,20 @@ def create_engine(
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = _unique_statement_name
+    execution_options = dict(kwargs.pop("execution_options", {}))
     if read_only and target.backend == "postgresql":
-        options["execution_options"] = {"postgresql_readonly": True}
+        execution_options["postgresql_readonly"] = True
+    if execution_options:
+        options["execution_options"] = execution_options
     options.update(kwargs)
     engine = create_async_engine(target.url, connect_args=connect_args, **options)
     _TARGETS[engine.sync_engine] = target
+    if target.backend == "sqlite":
+        # The sqlite3 driver begins transactions lazily, before the first DML, so a
+        # SAVEPOINT opened first becomes the outer transaction and its RELEASE commits.
+        # SQLAlchemy's documented fix: driver autocommit, and an explicit BEGIN.
+        event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
+        event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     if read_only and target.backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_query_only)
     if target.backend == "postgresql":
@@ -212,6 +221,10 @@ def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
+def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
 def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA query_only = ON")
@@ -287,11 +300,11 @@ async def connect(source: Source) -> AsyncIterator[AsyncConnection]:
 
 @asynccontextmanager
 async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
-    """A connection in a transaction for writing.
+    """A connection in a transaction for writing; a failure leaves no partial write.
 
     With an engine, the transaction is committed on success and rolled back on error.
-    With a connection or session, the writes join the caller's transaction, which the
-    caller commits.
+    With a connection or session, the writes join the caller's transaction (which the
+    caller commits) inside a savepoint, so an error rolls back this block's writes only.
     """
     if isinstance(source, AsyncEngine):
         async with connect(source) as conn, conn.begin():
@@ -300,7 +313,24 @@ async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
     async with connect(source) as conn:
         if not conn.in_transaction():
             await conn.begin()
-        yield conn
+        async with conn.begin_nested():
+            yield conn
+
+
+@asynccontextmanager
+async def raw_driver_errors(source: Source) -> AsyncIterator[None]:
+    """Turn errors of asyncpg used directly (COPY) into :class:`DatabaseOperationError`.
+
+    SQLAlchemy wraps driver errors of the statements it runs; a raw COPY would otherwise
+    surface asyncpg's own exception types, unlike every other failure of the library.
+    """
+    import asyncpg
+
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        message = scrub(driver_message(exc), engine_of(source).url.password)
+        raise DatabaseOperationError(f"{describe(source)}: {message}") from exc
 
 
 async def _open(source: Source, opening: Any) -> AsyncConnection:

@@ -21,6 +21,11 @@ class DatabaseConnectionError(TodoDataError, ConnectionError):
     """The database could not be reached or refused the connection."""
 
 
+class DatabaseOperationError(TodoDataError):
+    """The database refused or interrupted an operation made through the driver directly
+    (a COPY stopped by a statement timeout, a dropped connection, a missing permission)."""
+
+
 class SchemaNotReadyError(TodoDataError):
     """The tasks table does not exist yet: the migrations have not been run."""
 

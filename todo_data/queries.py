@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import _frames
 from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, require_tasks_table, status_dtype
-from todo_data.database import Source, connect
+from todo_data.database import Source, connect, raw_driver_errors
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import TaskStatus
 from todo_data.rules import TABLE_NAME
@@ -247,7 +247,8 @@ async def _load(conn: AsyncConnection, source: Source, task_filter: TaskFilter) 
         # begun): the COPY sees the caller's uncommitted rows and works behind PgBouncer.
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        await driver.copy_from_query(sql, *params.values, output=copied.receive, format="binary")
+        async with raw_driver_errors(source):
+            await driver.copy_from_query(sql, *params.values, output=copied.receive, format="binary")
         columns = _frames.decode_payloads(copied.buffer, copied.starts())
         del copied
     else:

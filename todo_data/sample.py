@@ -27,7 +27,7 @@ from typing import Any, Final
 from sqlalchemy import Table, insert
 
 from todo_data._frames import require_tasks_table
-from todo_data.database import Source, begin
+from todo_data.database import Source, begin, raw_driver_errors
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
@@ -263,7 +263,8 @@ async def seed(
                 # A lazy iterable, not a list: asyncpg sends the rows about every 512 KiB as
                 # it encodes them, so PostgreSQL inserts one part of the batch while Python
                 # generates the next (CPU work and I/O overlap in this one event loop).
-                await driver.copy_records_to_table(TABLE_NAME, columns=_COLUMNS, records=batch)
+                async with raw_driver_errors(source):
+                    await driver.copy_records_to_table(TABLE_NAME, columns=_COLUMNS, records=batch)
             else:
                 await conn.execute(insert(table), [dict(zip(_COLUMNS, row, strict=True)) for row in batch])
             done += size

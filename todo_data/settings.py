@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     ``repr`` and ``str`` mask passwords, so a settings object is safe to print.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # A variable set to nothing means "not set" (DATABASE_POOLED= as much as DATABASE_URL=).
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     """The database to inspect. A Neon connection string works as pasted."""

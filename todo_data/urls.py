@@ -36,13 +36,17 @@ _IGNORED_PARAMS: Final = {
     "fallback_application_name",
 }
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@?#]*):(?P<password>[^@]*)@", re.I)
+# libpq also takes secrets as query parameters (?password=…).
+_SECRET_PARAMS: Final = ("password", "sslpassword", "passfile")
+_SECRET_QUERY = re.compile(r"(?P<key>[?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&#]*", re.I)
 
 
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``; works on URLs that don't parse."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+        secrets = {key: "***" for key in url.query if key.lower() in _SECRET_PARAMS}
+        return (url.update_query_dict(secrets) if secrets else url).render_as_string(hide_password=True)
+    return _SECRET_QUERY.sub(r"\g<key>***", _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url))
 
 
 def scrub(text: str, *secrets: str | None) -> str:
@@ -109,6 +113,11 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
         )
     if not url.host:
         raise SettingsError(f"Database URL {mask_url(url)!r} has no host name.")
+    if "@" in url.host:
+        # user:p@ss@host parses with part of the password as the host: never show it.
+        raise SettingsError(
+            f"Database URL for database {url.database!r} has an '@' in its password: percent-encode it as %40."
+        )
     if not url.database:
         raise SettingsError(f"Database URL {mask_url(url)!r} names no database.")
     query = dict(url.query)

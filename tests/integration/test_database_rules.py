@@ -150,3 +150,18 @@ async def test_orm_round_trip_and_updated_at_refresh(engine: AsyncEngine) -> Non
     assert loaded.created_at == created and loaded.created_at.utcoffset() is not None
     assert loaded.updated_at > created
     assert loaded.updated_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+async def test_a_failed_block_joining_a_callers_transaction_undoes_only_its_own_writes(engine: AsyncEngine) -> None:
+    from todo_data.database import begin
+
+    async with engine.connect() as conn:
+        await conn.execute(insert(table).values(**row(title="the caller's")))
+        with pytest.raises(IntegrityError):
+            async with begin(conn) as same:
+                await same.execute(insert(table).values(**row(title="library write 1")))
+                await same.execute(insert(table).values(**row(title="")))  # breaks a CHECK
+        await conn.commit()
+    async with engine.connect() as conn:
+        titles = (await conn.execute(select(table.c.title))).scalars().all()
+    assert titles == ["the caller's"]

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer, connect_failure, with_query
-from todo_data import Task, TaskStatus, create_engine, get_settings, migrations, session_scope
+from todo_data import Task, TaskStatus, create_engine, get_settings, migrations, sample, session_scope
 from todo_data.database import connect, is_transient_connect_error, sessionmaker, target_of
-from todo_data.errors import MigrationError
+from todo_data.errors import DatabaseOperationError, MigrationError
 
 table = Task.__table__  # type: ignore[attr-defined]
 CONCURRENT_SESSIONS = 50
@@ -326,3 +326,34 @@ async def test_migrations_on_the_configured_pooled_endpoint_run_on_database_dire
         assert steps["ok"].all()
     finally:
         await engine.dispose()
+
+
+async def test_a_read_only_engine_on_a_pooled_endpoint_cannot_migrate_through_its_direct_one(
+    postgres_server: PostgresServer, pooled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = postgres_server.scratch_url()
+    scratch_pooled = make_url(pooled_url).set(database=make_url(scratch).database)
+    monkeypatch.setenv("DATABASE_URL", scratch_pooled.render_as_string(hide_password=False))
+    monkeypatch.setenv("DATABASE_POOLED", "true")
+    monkeypatch.setenv("DATABASE_DIRECT_URL", scratch)
+    get_settings.cache_clear()
+    reader = create_engine(read_only=True)
+    try:
+        with pytest.raises(MigrationError, match="read-only transaction"):
+            await migrations.upgrade(reader)
+        assert await migrations.current(reader) is None
+    finally:
+        await reader.dispose()
+
+
+async def test_driver_errors_of_a_raw_copy_are_todo_data_errors(
+    pg_engine: AsyncEngine, postgres_server: PostgresServer
+) -> None:
+    reader = create_engine(postgres_server.url, read_only=True)
+    try:
+        with pytest.raises(DatabaseOperationError, match="read-only transaction") as exc:
+            await sample.seed(reader, tasks=10)
+        assert 'database "todo_test"' in str(exc.value)
+    finally:
+        await reader.dispose()
+    assert await count(pg_engine) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data.checks import DISPLAY_LENGTH, Verification, display
 
@@ -32,3 +33,17 @@ def test_a_verification_is_a_table_and_a_boolean() -> None:
     assert result.failures == ["drift"]
     assert str(result).splitlines()[0] == "FAILED: drift"
     assert "add_check ck" in result._repr_html_()
+
+
+async def test_verify_on_a_read_only_engine_fails_the_probe_instead_of_raising(
+    sqlite_engine: AsyncEngine, sqlite_url: str
+) -> None:
+    from todo_data import checks, create_engine
+
+    reader = create_engine(sqlite_url, read_only=True)
+    try:
+        verdict = await checks.verify(reader)
+    finally:
+        await reader.dispose()
+    assert verdict.failures == ["probe"]
+    assert "write" in verdict.frame.set_index("check").loc["probe", "detail"]

@@ -89,3 +89,12 @@ def test_blank_optional_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("TEST_DATABASE_URL", " ")
     settings = get_settings()
     assert settings.database_direct_url is None and settings.test_database_url is None
+
+
+def test_blank_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("DATABASE_POOLED", "")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "")
+    settings = get_settings()
+    assert settings.database_pooled is None and settings.database_statement_timeout is None
+    assert "database_url" not in settings.model_fields_set  # so the demo database applies

@@ -137,3 +137,21 @@ def test_mask_and_scrub_hide_passwords_even_in_unparseable_text() -> None:
     text = "failed for postgresql://u:p%40ss@h/db with p@ss and p%40ss"
     assert "p@ss" not in scrub(text, "p@ss") and "p%40ss" not in scrub(text, "p%40ss")
     assert scrub("nothing", None) == "nothing"
+
+
+def test_passwords_given_as_query_parameters_are_masked_too() -> None:
+    with pytest.raises(SettingsError) as exc:
+        parse_database_url("postgresql://u@h/db?password=TOPSECRET&sslpassword=KEYPASS")
+    assert "TOPSECRET" not in str(exc.value) and "KEYPASS" not in str(exc.value)
+    assert mask_url("postgresql://u@h/db?sslmode=require&password=TOPSECRET") == (
+        "postgresql://u@h/db?sslmode=require&password=***"
+    )
+    from sqlalchemy.engine import make_url
+
+    assert "TOPSECRET" not in mask_url(make_url("postgresql://u@h/db?password=TOPSECRET"))
+
+
+def test_an_unencoded_at_in_the_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(SettingsError, match="percent-encode it as %40") as exc:
+        parse_database_url("postgresql://u:p@ssw0rd@h/db")
+    assert "ssw0rd" not in str(exc.value)
