@@ -28,11 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data.database import Source, target_of
-from todo_data.errors import SchemaNotReadyError
 from todo_data.models import TaskStatus
 from todo_data.rules import TABLE_NAME
 
@@ -121,30 +117,6 @@ class Params:
 
     def named(self) -> dict[str, Any]:
         return {f"p{i}": value for i, value in enumerate(self.values)}
-
-
-async def require_tasks_table(conn: AsyncConnection, source: Source) -> str:
-    """The backend's name, after checking that the tasks table exists (a cheap catalogue query).
-
-    Checking first, rather than catching the failed query, leaves the caller's
-    transaction usable.
-    """
-    backend = conn.dialect.name
-    if backend == "postgresql":
-        exists = (await conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": TABLE_NAME})).scalar()
-    else:
-        exists = (
-            await conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = :name"),
-                {"name": TABLE_NAME},
-            )
-        ).scalar()
-    if not exists:
-        raise SchemaNotReadyError(
-            f'The "{TABLE_NAME}" table does not exist in {target_of(source).masked}: run migrations first '
-            "(`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
-        )
-    return backend
 
 
 # -- SQL ------------------------------------------------------------------------------------

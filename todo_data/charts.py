@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 import pandas as pd
 
 from todo_data.models import TaskStatus
+from todo_data.queries import PER_USER_FIXED_COLUMNS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -55,7 +56,7 @@ def status_counts(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def tasks_per_user(frame: pd.DataFrame, *, top: int = 15, ax: Axes | None = None) -> Axes:
     """Stacked bars of :func:`todo_data.queries.tasks_per_user` for the busiest users."""
     ax = _axes(ax, (9, 4))
-    statuses = [c for c in frame.columns if c not in {"user_id", "total", "completion_rate"}]
+    statuses = [c for c in frame.columns if c not in PER_USER_FIXED_COLUMNS]
     busiest = frame.sort_values(["total", "user_id"], ascending=[False, True]).head(top).set_index("user_id")
     busiest[statuses].plot.bar(stacked=True, ax=ax, color=[status_color(s) for s in statuses], width=0.8)
     ax.set_title(f"Tasks per user (top {min(top, len(busiest))} by total)")

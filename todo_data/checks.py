@@ -31,7 +31,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations
-from todo_data.database import Source, connect, describe
+from todo_data.database import Source, connect, describe, require_tasks_table
 from todo_data.errors import InvalidArgumentError, SchemaNotReadyError, driver_message
 from todo_data.models import Task, TaskStatus
 from todo_data.rules import (
@@ -81,7 +81,7 @@ async def constraints(source: Source) -> pd.DataFrame:
     SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
     """
     async with connect(source) as conn:
-        await _require_table(conn, source)
+        await require_tasks_table(conn, source)
         if conn.dialect.name == "postgresql":
             result = await conn.execute(_POSTGRES_CONSTRAINTS, {"table": TABLE_NAME})
             rows = [dict(row._mapping) for row in result]
@@ -208,7 +208,7 @@ async def probe(source: Source) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     async with connect(source) as conn:
-        await _require_table(conn, source)
+        await require_tasks_table(conn, source)
         for attempt in _probes():
             rejected, error = await _try(conn, attempt, source)
             rows.append(
@@ -276,7 +276,7 @@ async def violations(source: Source) -> pd.DataFrame:
     whitespace, as Python's ``str.strip`` sees it. Empty when every row is valid.
     """
     async with connect(source) as conn:
-        await _require_table(conn, source)
+        await require_tasks_table(conn, source)
         dialect = conn.dialect.name
         naive = await _naive_timestamp_columns(conn) if dialect == "postgresql" else set()
         query = union_all(*_violation_queries(dialect, naive)).order_by("id", "column", "rule")
@@ -500,11 +500,3 @@ def display(value: Any, *, length: int | None = None) -> str:
     if size > DISPLAY_LENGTH:
         return f"{value[:3] + '…'!r} ({size} chars)"
     return repr(value)
-
-
-async def _require_table(conn: AsyncConnection, source: Source) -> None:
-    if not await conn.run_sync(lambda sync: inspect(sync).has_table(TABLE_NAME)):
-        raise SchemaNotReadyError(
-            f"The {TABLE_NAME} table does not exist in {describe(source)}: "
-            "run todo_data.migrations.upgrade(engine) (or `todo-data migrate`) first."
-        )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data import demo as demo_db
 from todo_data.database import create_engine, describe
-from todo_data.errors import TodoDataError
+from todo_data.errors import TodoDataError, driver_message
 from todo_data.runner import run
 from todo_data.urls import scrub
 
@@ -94,9 +94,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
         if isinstance(exc, TodoDataError):
             message = str(exc)
             raise _fail(message if where in message else f"{where}: {message}") from None
-        cause = getattr(exc, "orig", None) or exc
-        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise _fail(f"{where}: {scrub(first_line, engine.url.password)}") from None
+        raise _fail(f"{where}: {scrub(driver_message(exc), engine.url.password)}") from None
 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -29,7 +29,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
-from todo_data.errors import DatabaseConnectionError, DatabaseOperationError, SettingsError, driver_message
+from todo_data.errors import (
+    DatabaseConnectionError,
+    DatabaseOperationError,
+    SchemaNotReadyError,
+    SettingsError,
+    driver_message,
+)
+from todo_data.rules import TABLE_NAME
 from todo_data.settings import Settings, get_settings
 from todo_data.urls import DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
@@ -261,12 +268,8 @@ def describe(source: Source) -> str:
 
 def connection_error(source: Source, exc: BaseException) -> DatabaseConnectionError:
     """A readable :class:`DatabaseConnectionError` for a failed connect, password scrubbed."""
-    url = engine_of(source).url
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    reason = scrub(
-        str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__,
-        url.password,
-    )
+    cause = getattr(exc, "orig", None) or exc
+    reason = scrub(driver_message(exc), engine_of(source).url.password)
     if isinstance(cause, TimeoutError) and not str(cause).strip():
         reason = "timed out (the server did not answer; a suspended Neon compute may still be starting)"
     return DatabaseConnectionError(f"Could not connect to {describe(source)}: {reason}")
@@ -315,6 +318,26 @@ async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
             await conn.begin()
         async with conn.begin_nested():
             yield conn
+
+
+async def require_tasks_table(conn: AsyncConnection, source: Source) -> str:
+    """The backend's name, after checking that the tasks table exists (a cheap catalogue query).
+
+    Checking first, rather than catching the failed query, leaves the caller's transaction
+    usable. The error says where (host and database, the URL with its password masked)
+    and what to do.
+    """
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        query = text("SELECT to_regclass(:name) IS NOT NULL")
+    else:
+        query = text("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = :name")
+    if not (await conn.execute(query, {"name": TABLE_NAME})).scalar():
+        raise SchemaNotReadyError(
+            f'The "{TABLE_NAME}" table does not exist in {describe(source)} ({target_of(source).masked}): '
+            "run migrations first (`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
+        )
+    return backend
 
 
 @asynccontextmanager

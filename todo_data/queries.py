@@ -23,8 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import _frames
-from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, require_tasks_table, status_dtype
-from todo_data.database import Source, connect, raw_driver_errors
+from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, status_dtype
+from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import TaskStatus
 from todo_data.rules import TABLE_NAME
@@ -150,7 +150,7 @@ async def status_counts(source: Source, *, user_id: str | None = None) -> pd.Dat
     )
 
 
-_PER_USER_FIXED: Final = frozenset({"user_id", "total", "completion_rate"})
+PER_USER_FIXED_COLUMNS: Final = frozenset({"user_id", "total", "completion_rate"})
 
 
 async def tasks_per_user(source: Source) -> pd.DataFrame:
@@ -181,7 +181,7 @@ async def tasks_per_user(source: Source) -> pd.DataFrame:
     frame = pd.DataFrame({"user_id": pd.array(users, dtype=STRING), "total": total})
     for value, j in column_of.items():
         # A stored status may be any text, even "total": never let it replace a fixed column.
-        frame[f"{value} (status)" if value in _PER_USER_FIXED else value] = counts[:, j]
+        frame[f"{value} (status)" if value in PER_USER_FIXED_COLUMNS else value] = counts[:, j]
     frame["completion_rate"] = np.divide(completed, total, out=np.zeros(len(users)), where=total > 0)
     return frame
 

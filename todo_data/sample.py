@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from sqlalchemy import Table, insert
 
-from todo_data._frames import require_tasks_table
-from todo_data.database import Source, begin, raw_driver_errors
+from todo_data._frames import TASK_COLUMNS
+from todo_data.database import Source, begin, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
@@ -35,7 +35,6 @@ from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as rows are written (plug in tqdm or Rich)."""
 
-_COLUMNS: Final = ("id", "user_id", "title", "description", "status", "created_at", "updated_at")
 # Rows per COPY on PostgreSQL and per executemany on SQLite. Generation is row by row,
 # so the batch size never changes the content.
 _BATCH: Final = {"postgresql": 100_000, "sqlite": 5_000}
@@ -138,7 +137,7 @@ def _users(rng: random.Random, count: int) -> list[str]:
 def _rows(
     rng: random.Random, users: list[str], count: int, now: datetime, ids: Iterator[uuid.UUID]
 ) -> Iterator[tuple[Any, ...]]:
-    """Validated rows in _COLUMNS order; every random draw happens here, in a fixed order per row.
+    """Validated rows in TASK_COLUMNS order; every random draw happens here, in a fixed order per row.
 
     Each pick is one ``rng.random()`` (faster than ``rng.choice``, and as deterministic).
     The loop is written out flat because it runs a million times: per row it only draws,
@@ -264,9 +263,9 @@ async def seed(
                 # it encodes them, so PostgreSQL inserts one part of the batch while Python
                 # generates the next (CPU work and I/O overlap in this one event loop).
                 async with raw_driver_errors(source):
-                    await driver.copy_records_to_table(TABLE_NAME, columns=_COLUMNS, records=batch)
+                    await driver.copy_records_to_table(TABLE_NAME, columns=TASK_COLUMNS, records=batch)
             else:
-                await conn.execute(insert(table), [dict(zip(_COLUMNS, row, strict=True)) for row in batch])
+                await conn.execute(insert(table), [dict(zip(TASK_COLUMNS, row, strict=True)) for row in batch])
             done += size
             if progress is not None:
                 progress(done, tasks)
