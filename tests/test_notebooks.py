@@ -51,6 +51,25 @@ def all_output_text(notebook: nbformat.NotebookNode) -> str:
     return json.dumps([cell.get("outputs", []) for cell in notebook.cells])
 
 
+def result_of(notebook: nbformat.NotebookNode, code: str) -> dict[str, str]:
+    """The displayed result (mime type -> text) of the one cell whose source contains ``code``."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and code in c.source]
+    (result,) = [out for out in cell.outputs if out.get("output_type") == "execute_result"]
+    return dict(result["data"])
+
+
+def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode) -> None:
+    """The verification notebooks must not just run: their verdicts must be good."""
+    if path.stem.startswith("02"):
+        assert "OK: every check passed" in result_of(notebook, "checks.verify(")["text/html"]
+        assert "False" not in result_of(notebook, "checks.probe(")["text/plain"].split("rejected", 1)[1]
+    if path.stem.startswith("03"):
+        assert "'up to date': True" in result_of(notebook, "migrations.current(")["text/plain"]
+        assert result_of(notebook, "migrations.drift(")["text/plain"].startswith("Empty DataFrame")
+        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/plain"]
+        assert "upgrade" in roundtrip and "downgrade" in roundtrip and "False" not in roundtrip
+
+
 def images(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
 
@@ -59,6 +78,7 @@ def images(notebook: nbformat.NotebookNode) -> int:
 def test_notebook_runs_on_the_embedded_sqlite_demo_database(path: Path, tmp_path: Path) -> None:
     notebook = execute(path, tmp_path)
     assert (tmp_path / "todo_data.db").is_file()
+    assert_checks_passed(path, notebook)
     if path.stem.startswith("01"):
         assert images(notebook) == 4
 
@@ -92,6 +112,7 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
         monkeypatch.setenv("DATABASE_DIRECT_URL", postgres_server.url)
     notebook = execute(path, tmp_path)
     assert not (tmp_path / "todo_data.db").exists()
+    assert_checks_passed(path, notebook)
     text = all_output_text(notebook)
     password = make_url(url).password
     assert password
