@@ -308,15 +308,20 @@ async def test_migrations_on_a_pooled_endpoint_refuse_without_a_direct_one(poole
         await migrations.upgrade(pooled_engine)
 
 
-async def test_migrations_on_the_configured_pooled_endpoint_run_on_database_direct_url(
-    postgres_server: PostgresServer, pooled_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def pooled_scratch_settings(postgres_server: PostgresServer, pooled_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings for a new empty database: DATABASE_URL its pooled endpoint, DATABASE_DIRECT_URL its direct one."""
     scratch = postgres_server.scratch_url()
     scratch_pooled = make_url(pooled_url).set(database=make_url(scratch).database)
     monkeypatch.setenv("DATABASE_URL", scratch_pooled.render_as_string(hide_password=False))
     monkeypatch.setenv("DATABASE_POOLED", "true")
     monkeypatch.setenv("DATABASE_DIRECT_URL", scratch)
     get_settings.cache_clear()
+
+
+async def test_migrations_on_the_configured_pooled_endpoint_run_on_database_direct_url(
+    pooled_scratch_settings: None,
+) -> None:
     engine = create_engine()
     try:
         assert target_of(engine).pooled
@@ -329,14 +334,8 @@ async def test_migrations_on_the_configured_pooled_endpoint_run_on_database_dire
 
 
 async def test_a_read_only_engine_on_a_pooled_endpoint_cannot_migrate_through_its_direct_one(
-    postgres_server: PostgresServer, pooled_url: str, monkeypatch: pytest.MonkeyPatch
+    pooled_scratch_settings: None,
 ) -> None:
-    scratch = postgres_server.scratch_url()
-    scratch_pooled = make_url(pooled_url).set(database=make_url(scratch).database)
-    monkeypatch.setenv("DATABASE_URL", scratch_pooled.render_as_string(hide_password=False))
-    monkeypatch.setenv("DATABASE_POOLED", "true")
-    monkeypatch.setenv("DATABASE_DIRECT_URL", scratch)
-    get_settings.cache_clear()
     reader = create_engine(read_only=True)
     try:
         with pytest.raises(MigrationError, match="read-only transaction"):
