@@ -10,6 +10,7 @@ that is a failure. Schemas are always built by running the migrations.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -27,7 +28,15 @@ from todo_data import migrations
 from todo_data.database import connect, create_engine
 from todo_data.errors import DatabaseConnectionError
 from todo_data.settings import get_settings
-from todo_data.testing import ClusterUnavailable, PgBouncer, PostgresCluster, start_cluster, start_pgbouncer
+from todo_data.testing import (
+    ClusterUnavailable,
+    PgBouncer,
+    PostgresCluster,
+    Standby,
+    start_cluster,
+    start_pgbouncer,
+    start_standby,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,3 +198,122 @@ def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+# ---------------------------------------------------------------------------- read replica
+# A read replica of the test database: TEST_DATABASE_READ_URL (and
+# TEST_DATABASE_READ_POOLED_URL) with TEST_DATABASE_URL, else a hot standby of the
+# throwaway cluster (pg_basebackup -R, TLS + SCRAM) with PgBouncer in front of it too.
+# Without a replica the replica tests skip with the reason, except in CI, where they fail.
+
+
+@dataclass
+class ReplicaServer:
+    """The read replica the replica tests use."""
+
+    url: str
+    standby: Standby | None = None
+
+    def superuser(self) -> Standby:
+        """The throwaway standby, for what needs its superuser (pausing replay)."""
+        if self.standby is None:
+            pytest.skip("pausing replay needs the throwaway standby's superuser, not TEST_DATABASE_READ_URL")
+        return self.standby
+
+
+@pytest.fixture(autouse=True)
+def _no_read_replica_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's replica settings by accident."""
+    for name in ("DATABASE_READ_URL", "DATABASE_READ_POOLED"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def replica_server(postgres_server: PostgresServer) -> Iterator[ReplicaServer]:
+    if postgres_server.cluster is None:
+        url = get_settings().test_database_read_url
+        if not url:
+            _unavailable(
+                "a read replica", ClusterUnavailable("set TEST_DATABASE_READ_URL to a replica of TEST_DATABASE_URL")
+            )
+        assert url is not None
+        yield ReplicaServer(url=url)
+        return
+    try:
+        standby = start_standby(postgres_server.cluster)
+    except ClusterUnavailable as exc:
+        _unavailable("a PostgreSQL standby", exc)
+        raise
+    try:
+        yield ReplicaServer(url=standby.url(), standby=standby)
+    finally:
+        standby.stop()
+
+
+@pytest.fixture(scope="session")
+def replica_pooled_url(replica_server: ReplicaServer) -> Iterator[str]:
+    """The replica's pooled endpoint (PgBouncer, transaction mode)."""
+    if replica_server.standby is None:
+        url = get_settings().test_database_read_pooled_url
+        if not url:
+            _unavailable(
+                "a pooled read replica", ClusterUnavailable("set TEST_DATABASE_READ_POOLED_URL to the replica's pooler")
+            )
+        assert url is not None
+        yield url
+        return
+    bouncer: PgBouncer | None = None
+    try:
+        bouncer = start_pgbouncer(replica_server.standby.server)
+    except ClusterUnavailable as exc:
+        _unavailable("PgBouncer", exc)
+        raise
+    try:
+        yield bouncer.url()
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+async def direct_replica_engine(replica_server: ReplicaServer, pg_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """An engine on the replica, which has replayed ``pg_engine``'s emptied tasks table."""
+    engine = create_engine(replica_server.url)
+    await wait_for_replay(pg_engine, engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pooled_replica_engine(replica_pooled_url: str, pg_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """An engine through the replica's pooled endpoint (pooled mode on), caught up."""
+    engine = create_engine(replica_pooled_url, pooled=True)
+    await wait_for_replay(pg_engine, engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["replica", "replica-pgbouncer"])
+def replica_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The same test on the replica directly and through its pooled endpoint."""
+    fixture = {"replica": "direct_replica_engine", "replica-pgbouncer": "pooled_replica_engine"}[request.param]
+    result: AsyncEngine = request.getfixturevalue(fixture)
+    return result
+
+
+async def wait_for_replay(primary: AsyncEngine, replica: AsyncEngine, *, timeout: float = 30.0) -> None:
+    """Wait until ``replica`` has replayed everything ``primary`` has written so far.
+
+    The primary's WAL insert position, not ``pg_current_wal_lsn()``: with asynchronous
+    commit a finished transaction's commit record may not be written out yet.
+    """
+    async with primary.connect() as conn:
+        target = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
+    deadline = asyncio.get_running_loop().time() + timeout
+    query = text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn), false)")
+    while True:
+        async with replica.connect() as conn:
+            if (await conn.execute(query, {"target": target})).scalar_one():
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"the replica did not replay the primary's writes (up to {target}) within {timeout} s")
+        await asyncio.sleep(0.05)

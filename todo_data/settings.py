@@ -45,7 +45,20 @@ class Settings(BaseSettings):
     test_database_pooled_url: str | None = None
     """The pooled endpoint of ``test_database_url``, for the pooled-endpoint tests."""
 
-    @field_validator("database_url", "database_direct_url", "test_database_url", "test_database_pooled_url")
+    test_database_read_url: str | None = None
+    """A read replica of ``test_database_url`` (e.g. a Neon read replica), for the replica tests."""
+
+    test_database_read_pooled_url: str | None = None
+    """The pooled endpoint of ``test_database_read_url``."""
+
+    @field_validator(
+        "database_url",
+        "database_direct_url",
+        "test_database_url",
+        "test_database_pooled_url",
+        "test_database_read_url",
+        "test_database_read_pooled_url",
+    )
     @classmethod
     def _url_is_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and value.strip():
