@@ -37,6 +37,7 @@ from alembic import command
 from todo_data.database import Source, begin, connect, create_engine, direct_url, engine_of, target_of
 from todo_data.errors import MigrationError, SettingsError, driver_message
 from todo_data.models import metadata
+from todo_data.replication import require_primary
 from todo_data.urls import parse_database_url, scrub
 
 #: The columns of :func:`drift`'s frame.
@@ -200,6 +201,8 @@ async def _direct(source: Source) -> AsyncIterator[Source]:
 
 
 async def _run_command(source: Source, revision: str, run: Callable[[Config], Any]) -> None:
+    async with connect(source) as conn:
+        await require_primary(conn, source, to="be migrated")
     async with _direct(source) as migrating:
         await _run_on(migrating, revision, run)
 
