@@ -72,9 +72,9 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
     result = todo_data("--help", cwd=tmp_path)
-    for command in ("demo", "migrate", "seed", "report", "verify"):
+    for command in ("demo", "migrate", "seed", "report", "verify", "export"):
         assert command in result.stdout
-    for command in ("demo", "seed", "report", "verify", "migrate"):
+    for command in ("demo", "seed", "report", "verify", "migrate", "export"):
         assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
 
 
@@ -171,3 +171,28 @@ def test_demo_never_writes_to_database_url(tmp_path: Path) -> None:
     result = todo_data("demo", "--tasks", "50", cwd=tmp_path, env={"DATABASE_URL": neon})
     assert result.returncode == 0, result.stderr
     assert 'SQLite database "todo_data.db": added 50 sample tasks.' in result.stdout
+
+
+def test_export_writes_the_dataset_with_a_progress_bar_and_refuses_an_existing_path(
+    scratch_url: str, tmp_path: Path
+) -> None:
+    import pyarrow.dataset as ds
+
+    url = ["--database-url", scratch_url]
+    assert todo_data("seed", "--tasks", "2000", "--users", "5", *url, cwd=tmp_path).returncode == 0
+    completed = run_on(scratch_url, lambda engine: queries.tasks_frame(engine, status="completed"))
+
+    result = todo_data("export", "out/tasks", "--status", "completed", *url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Exported {len(completed):,} tasks to out/tasks." in result.stdout
+    assert "Exporting" in result.stdout  # the progress bar
+    dataset = ds.dataset(tmp_path / "out" / "tasks", format="parquet", partitioning="hive").to_table()
+    assert sorted(dataset.column("id").to_pylist()) == sorted(completed["id"])
+
+    again = todo_data("export", "out/tasks", *url, cwd=tmp_path)
+    assert_one_line_failure(again, "already exists", "--overwrite")
+    replaced = todo_data("export", "out/tasks", "--overwrite", "--partition-by", "none", *url, cwd=tmp_path)
+    assert replaced.returncode == 0 and "Exported 2,000 tasks" in replaced.stdout
+    assert {p.suffix for p in (tmp_path / "out" / "tasks").iterdir()} == {".parquet"}
+    wrong = todo_data("export", "elsewhere", "--partition-by", "year", *url, cwd=tmp_path)
+    assert_one_line_failure(wrong, "--partition-by")

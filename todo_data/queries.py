@@ -26,11 +26,13 @@ from todo_data import _frames
 from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, status_dtype
 from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
+from todo_data.export import export_parquet as export_parquet
 from todo_data.models import TaskStatus
 from todo_data.rules import TABLE_NAME
 
 __all__ = [
     "created_over_time",
+    "export_parquet",
     "iter_tasks_frames",
     "open_task_ages",
     "status_counts",

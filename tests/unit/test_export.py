@@ -1,0 +1,57 @@
+"""The Parquet dataset writer behind queries.export_parquet, fed crafted chunks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from todo_data import export
+from todo_data.export import MAX_OPEN_FILES, NULL_PARTITION, SCHEMA
+
+
+def chunk(*months: int | None) -> pa.Table:
+    """One row per month given (of 2025; None: no created_at)."""
+    created = [None if m is None else datetime(2025, m, 1, tzinfo=UTC) for m in months]
+    n = len(months)
+    return pa.table(
+        {
+            "id": pa.array([f"00000000-0000-4000-8000-{i:012d}" for i in range(n)], pa.large_string()),
+            "user_id": pa.array(["u"] * n, pa.large_string()),
+            "title": pa.array(["t"] * n, pa.large_string()),
+            "description": pa.array([None] * n, pa.large_string()),
+            "status": pa.array(["pending"] * n, pa.large_string())
+            .dictionary_encode()
+            .cast(SCHEMA.field("status").type),
+            "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
+            "updated_at": pa.array(created, pa.timestamp("us", tz="UTC")),
+        },
+        schema=SCHEMA,
+    )
+
+
+def test_a_month_seen_again_after_its_file_closed_gets_a_new_file(tmp_path: Path) -> None:
+    writer = export._DatasetWriter(tmp_path, partition_by="month")
+    months = list(range(1, MAX_OPEN_FILES + 2))  # one more month than files may be open
+    writer.write(chunk(*months))
+    writer.write(chunk(1, 1, months[-1]))  # January's file was closed to open the last month's
+    writer.close()
+    assert sorted(p.name for p in (tmp_path / "created_month=2025-01").iterdir()) == [
+        "part-0.parquet",
+        "part-1.parquet",
+    ]
+    last = tmp_path / f"created_month=2025-{months[-1]:02d}"
+    assert [p.name for p in last.iterdir()] == ["part-0.parquet"]  # still open: the same file
+    table = ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
+    assert writer.rows == table.num_rows == len(months) + 3
+
+
+def test_rows_without_created_at_go_to_hives_null_partition(tmp_path: Path) -> None:
+    writer = export._DatasetWriter(tmp_path, partition_by="month")
+    writer.write(chunk(3, None, 3))
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["created_month=2025-03", f"created_month={NULL_PARTITION}"]
+    table = ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
+    assert sorted(table.column("created_month").to_pylist(), key=str) == ["2025-03", "2025-03", None]

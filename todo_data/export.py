@@ -1,0 +1,263 @@
+"""The tasks as a Hive-partitioned Parquet dataset, of any size, written atomically.
+
+:func:`export_parquet` (``todo_data.queries.export_parquet``) streams the rows of
+:func:`~todo_data.queries.iter_tasks_frames` (a server-side cursor: one chunk in memory
+at a time) into ``PATH/created_month=YYYY-MM/part-N.parquet`` files that pyarrow,
+DuckDB, Polars and Spark read as one table, with the frame contract's types.
+
+- **Bounded memory**: a chunk is written while the next one is fetched (the writing runs
+  in a worker thread: Parquet encoding releases the GIL), so about two chunks are held
+  at a time, whatever the size of the table; at most :data:`MAX_OPEN_FILES` files are
+  open (rows arrive ordered by ``created_at``, so one month after the other).
+- **Atomic**: everything is written into a hidden directory beside ``PATH``, renamed to
+  ``PATH`` at the end. A failed or interrupted export leaves nothing at ``PATH`` (and
+  removes its hidden directory, unless the process itself is killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from todo_data.database import Source, connect, describe, engine_of, require_tasks_table
+from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
+from todo_data.urls import scrub
+
+if TYPE_CHECKING:
+    from todo_data.queries import StatusFilter, TimeBound
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: rows written so far, and how many match the filters."""
+PartitionBy = Literal["month"] | None
+
+#: The files' schema: the ``tasks_frame`` contract in Arrow (the partition column lives in the path).
+SCHEMA: Final = pa.schema(
+    [
+        ("id", pa.large_string()),
+        ("user_id", pa.large_string()),
+        ("title", pa.large_string()),
+        ("description", pa.large_string()),
+        ("status", pa.dictionary(pa.int32(), pa.large_string())),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+#: The Hive partition column for ``partition_by="month"``: the UTC month of ``created_at``.
+MONTH_COLUMN: Final = "created_month"
+#: Hive's (and pyarrow's, Spark's) directory name for a NULL partition value.
+NULL_PARTITION: Final = "__HIVE_DEFAULT_PARTITION__"
+#: Parquet files open at once; a partition seen again after its file was closed gets a new file.
+MAX_OPEN_FILES: Final = 8
+
+
+async def export_parquet(
+    source: Source,
+    path: str | os.PathLike[str],
+    *,
+    partition_by: PartitionBy = "month",
+    overwrite: bool = False,
+    chunk_size: int = 100_000,
+    progress: Progress | None = None,
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+) -> int:
+    """Write the tasks matching ``filters`` to a Parquet dataset at ``path``; returns the rows written.
+
+    ``partition_by="month"`` (the default) makes one Hive partition per UTC month of
+    ``created_at``: ``path/created_month=2025-01/part-0.parquet`` (rows whose
+    ``created_at`` is missing go to ``created_month=__HIVE_DEFAULT_PARTITION__``, which
+    readers turn into NULL); ``None`` writes the files directly in ``path``. Columns and types are
+    :func:`~todo_data.queries.tasks_frame`'s: ids as canonical UUID strings, ``status``
+    dictionary-encoded, ``created_at``/``updated_at`` as UTC microsecond timestamps.
+    ``filters`` are ``tasks_frame``'s (``user_id``, ``status``, ``since``, ``until``).
+    With no matching task the dataset is one empty ``path/part-0.parquet`` that still
+    carries the schema.
+
+    ``path`` must not exist unless ``overwrite=True``; the new dataset replaces it only
+    once complete. ``progress(done, total)`` is called after each chunk written
+    (``total`` is counted first, so only pass it when you want the bar).
+
+    >>> rows = await export_parquet(engine, "exports/tasks", since="2025-01-01")  # doctest: +SKIP
+    >>> import pyarrow.dataset as ds
+    >>> ds.dataset("exports/tasks", partitioning="hive").to_table().num_rows == rows  # doctest: +SKIP
+    True
+    """
+    # Imported here because queries re-exports this function.
+    from todo_data.queries import _task_filter, iter_tasks_frames
+
+    filters: dict[str, Any] = {"user_id": user_id, "status": status, "since": since, "until": until}
+    task_filter = _task_filter(**filters)  # bad filters fail before anything is written
+    if partition_by not in ("month", None):
+        raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
+    total = await _count(source, task_filter) if progress is not None else 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter_tasks_frames(source, chunk_size=chunk_size, **filters)
+    try:
+        return await _write(
+            frames, target, partition_by=partition_by, overwrite=overwrite, total=total, progress=progress
+        )
+    except database_errors() as exc:
+        # The connection dropped, a statement timed out, a replica cancelled the query …
+        reason = scrub(driver_message(exc), engine_of(source).url.password)
+        raise DatabaseOperationError(
+            f"{describe(source)}: the export to {target} failed, so nothing was written there: {reason}"
+        ) from exc
+
+
+async def _write(
+    frames: AsyncIterator[pd.DataFrame],
+    target: Path,
+    *,
+    partition_by: PartitionBy,
+    overwrite: bool,
+    total: int,
+    progress: Progress | None,
+) -> int:
+    """Write the chunks into a staging directory beside ``target``, renamed to it at the end."""
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.partial"
+    staging.mkdir()
+    writer = _DatasetWriter(staging, partition_by=partition_by)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="todo-data-export")
+    try:
+        pending: Future[None] | None = None
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        async for frame in frames:
+            table = _arrow(frame)
+            if pending is not None:
+                await asyncio.wrap_future(pending)
+            pending = pool.submit(writer.write, table)
+            done += table.num_rows
+            if progress is not None:
+                progress(done, max(total, done))
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+        writer.close()
+        _publish(staging, target, overwrite=overwrite)
+    except BaseException:
+        # Let a write still running finish before its directory goes.
+        pool.shutdown(wait=True, cancel_futures=True)
+        writer.close(quietly=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return writer.rows
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What the database and its drivers raise (asyncpg's own errors escape a server-side cursor)."""
+    import asyncpg
+
+    return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+class _DatasetWriter:
+    """Parquet files in a directory, one open file per recent partition (at most :data:`MAX_OPEN_FILES`)."""
+
+    def __init__(self, root: Path, *, partition_by: PartitionBy) -> None:
+        self.root = root
+        self.partition_by = partition_by
+        self.rows = 0
+        self._open: OrderedDict[str | None, pq.ParquetWriter] = OrderedDict()
+        self._files: dict[str | None, int] = {}
+
+    def write(self, table: pa.Table) -> None:
+        if self.partition_by is None:
+            self._writer(None).write_table(table)
+        else:
+            for key, part in _by_month(table):
+                self._writer(key).write_table(part)
+        self.rows += table.num_rows
+
+    def close(self, *, quietly: bool = False) -> None:
+        if not quietly and not self._files:
+            # No task matched: one empty file (outside any partition, so readers need not
+            # infer a partition column without values) keeps the schema readable.
+            pq.ParquetWriter(self.root / "part-0.parquet", SCHEMA).close()
+        while self._open:
+            _, writer = self._open.popitem(last=False)
+            try:
+                writer.close()
+            except Exception:
+                if not quietly:
+                    raise
+
+    def _writer(self, key: str | None) -> pq.ParquetWriter:
+        writer = self._open.get(key)
+        if writer is not None:
+            self._open.move_to_end(key)
+            return writer
+        if len(self._open) >= MAX_OPEN_FILES:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        directory = self.root
+        if self.partition_by is not None:
+            directory = self.root / f"{MONTH_COLUMN}={key if key is not None else NULL_PARTITION}"
+            directory.mkdir(exist_ok=True)
+        number = self._files.get(key, 0)
+        self._files[key] = number + 1
+        writer = pq.ParquetWriter(directory / f"part-{number}.parquet", SCHEMA)
+        self._open[key] = writer
+        return writer
+
+
+def _by_month(table: pa.Table) -> list[tuple[str | None, pa.Table]]:
+    """The rows of ``table`` per UTC month of ``created_at`` (``None``: no timestamp)."""
+    months = pc.strftime(table.column("created_at"), format="%Y-%m")
+    keys = pc.unique(months).to_pylist()
+    if len(keys) == 1:
+        return [(keys[0], table)]
+    return [(key, table.filter(pc.is_null(months) if key is None else pc.equal(months, key))) for key in keys]
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A ``tasks_frame`` chunk as a table of :data:`SCHEMA` (zero-copy for the Arrow-backed columns)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.cast(SCHEMA)
+
+
+async def _count(source: Source, task_filter: Any) -> int:
+    from todo_data._frames import Params
+
+    async with connect(source) as conn:
+        backend = await require_tasks_table(conn, source)
+        params = Params()
+        sql = f"SELECT count(*) FROM tasks{task_filter.where(backend, params)}"
+        return int((await conn.execute(text(sql), params.named())).scalar_one())
+
+
+def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename the finished dataset to ``target``, replacing what is there only when allowed."""
+    if not target.exists() and not target.is_symlink():
+        staging.rename(target)
+        return
+    if not overwrite:
+        raise InvalidArgumentError(f"{target} appeared during the export: pass overwrite=True to replace it")
+    retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.old"
+    target.rename(retired)
+    staging.rename(target)
+    if retired.is_dir() and not retired.is_symlink():
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        retired.unlink()
