@@ -78,6 +78,18 @@ def test_assignment_rejects_invalid_value_and_keeps_the_old_one(field: str, valu
     assert getattr(task, field) == before
 
 
+def test_title_blank_to_str_strip_is_rejected_like_user_id_and_violations_see_it() -> None:
+    # Issue 10: pydantic's strip_whitespace kept "\x1e" (blank to Python's str.strip), so
+    # Task accepted the title and checks.violations then reported the stored row.
+    for blank in ("\x1e", "\x1c\x1d\x1f", "\x85", " \u3000\u2029 "):
+        with pytest.raises(ValidationError) as exc:
+            make(title=blank)
+        assert error_of(exc)[0] == "title"
+        with pytest.raises(ValidationError) as exc:
+            make(user_id=blank)
+        assert error_of(exc)[0] == "user_id"
+
+
 def test_missing_required_fields_are_named() -> None:
     with pytest.raises(ValidationError) as exc:
         Task()
