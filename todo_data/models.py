@@ -71,10 +71,7 @@ class _Rules:
 
 
 def _as_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # datetime(1, 1, 1, tzinfo=+05:00) has no UTC time in year 1
-        raise PydanticCustomError("utc_range", "must be an instant between years 1 and 9999 in UTC") from None
+    return value.astimezone(UTC)  # the utc_range rule ran first
 
 
 UserId = Annotated[str, _Rules("user_id")]
@@ -82,8 +79,8 @@ Title = Annotated[str, _Rules("title")]
 Description = Annotated[str, _Rules("description")]
 Status = Annotated[TaskStatus, _Rules("status")]
 TaskId = Annotated[uuid.UUID, _Rules("id")]
-CreatedAt = Annotated[AwareDatetime, AfterValidator(_as_utc), _Rules("created_at")]
-UpdatedAt = Annotated[AwareDatetime, AfterValidator(_as_utc), _Rules("updated_at")]
+CreatedAt = Annotated[AwareDatetime, _Rules("created_at"), AfterValidator(_as_utc)]
+UpdatedAt = Annotated[AwareDatetime, _Rules("updated_at"), AfterValidator(_as_utc)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

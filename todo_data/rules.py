@@ -26,9 +26,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, ColumnElement, Text, and_, cast, func, literal, not_, or_, select
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.sql.elements import conv
@@ -339,7 +352,7 @@ def _instant(column: str) -> Rule:
     def unreadable(value: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
         if dialect == "postgresql":
             return not_(func.isfinite(value))
-        return and_(value.is_not(None), func.datetime(value).is_(None))
+        return and_(value.is_not(None), not_(_sqlite_utc_text(value)), func.datetime(value).is_(None))
 
     return Rule(
         column,
@@ -350,44 +363,97 @@ def _instant(column: str) -> Rule:
     )
 
 
-_DATE_TIME_GLOB: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+# asyncpg writes these two instants as PostgreSQL's -infinity and infinity: they could
+# not be stored unchanged, so the range excludes them.
+_FIRST_INSTANT: Final = datetime.min.replace(tzinfo=UTC)
+_LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
 
 
-def _sqlite_utc_text(column: str) -> Rule:
-    # The model's UTCDateTime writes naive UTC 'YYYY-MM-DD HH:MM:SS.ffffff' and the
-    # migration's server default (CURRENT_TIMESTAMP) the same without the fraction; both
-    # sort and compare as text. Another client's 'T' separator, 'Z' or offset does not.
-    def non_canonical(value: ColumnElement[Any]) -> ColumnElement[bool]:
-        seconds = func.substr(value, 1, 19)
-        fraction = func.substr(value, 20)
-        canonical = and_(
-            func.typeof(value) == "text",
-            seconds.op("GLOB")(_DATE_TIME_GLOB),
-            func.substr(value, 1, 4) != "0000",
-            # SQLite reads '2025-02-31' as March 3rd: a real date survives normalisation.
-            func.datetime(seconds, "+0 days") == seconds,
-            or_(
-                fraction == "",
-                and_(
-                    func.length(fraction).between(2, 7),
-                    fraction.op("GLOB")(".[0-9]*"),
-                    func.substr(fraction, 2).op("NOT GLOB")("*[^0-9]*"),
-                ),
-            ),
+def _in_utc_range(value: datetime) -> bool:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:  # datetime(1, 1, 1, tzinfo=+05:00) is in year 0 in UTC
+        return False
+    return _FIRST_INSTANT < in_utc < _LAST_INSTANT
+
+
+def _utc_range(column: str) -> Rule:
+    # PostgreSQL stores 4713 BC to 294276 AD; Python's datetime (so every reader here)
+    # only years 1 to 9999.
+    def outside(value: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
+        if dialect == "postgresql":
+            # Untyped literals take the column's type: timestamptz, or naive (read as UTC).
+            first: ColumnElement[Any] = literal_column("'0001-01-01 00:00:00+00'")
+            last: ColumnElement[Any] = literal_column("'9999-12-31 23:59:59.999999+00'")
+            return and_(func.isfinite(value), or_(value <= first, value >= last))
+        # The model's text compares as the instants do; other forms are utc_text's concern.
+        return and_(
+            _sqlite_utc_text(value),
+            or_(value <= "0001-01-01 00:00:00.000000", value >= "9999-12-31 23:59:59.999999"),
         )
-        return and_(func.datetime(value).is_not(None), not_(canonical))
 
     return Rule(
         column,
+        "utc_range",
+        "must lie strictly between 0001-01-01 00:00:00 and 9999-12-31 23:59:59.999999 UTC",
+        accepts=_in_utc_range,
+        violated=outside,
+    )
+
+
+_DATE_TIME_GLOB: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+
+
+def _sqlite_utc_text(value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQLite text in the form the model writes: naive UTC ``YYYY-MM-DD HH:MM:SS[.ffffff]``.
+
+    The model's UTCDateTime writes six fraction digits, the migration's server default
+    (CURRENT_TIMESTAMP) none; both read back as the same UTC instant everywhere and sort
+    and compare as text. Judged without ``datetime(value)``, which rounds the fraction
+    and so refuses 9999-12-31 23:59:59.999999.
+    """
+    seconds = func.substr(value, 1, 19)
+    fraction = func.substr(value, 20)
+    return and_(
+        func.typeof(value) == "text",
+        seconds.op("GLOB")(_DATE_TIME_GLOB),
+        func.substr(value, 1, 4) != "0000",
+        # SQLite reads '2025-02-31' as March 3rd: a real date survives normalisation.
+        func.datetime(seconds, "+0 days") == seconds,
+        or_(
+            fraction == "",
+            and_(
+                func.length(fraction).between(2, 7),
+                fraction.op("GLOB")(".[0-9]*"),
+                func.substr(fraction, 2).op("NOT GLOB")("*[^0-9]*"),
+            ),
+        ),
+    )
+
+
+def _utc_text(column: str) -> Rule:
+    # Another client's 'T' separator, 'Z' or offset reads as an instant but not as the
+    # model's text: it sorts and compares wrongly against the rows the model wrote.
+    return Rule(
+        column,
         "utc_text",
-        "must be stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'",
+        "must be stored as naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'",
         accepts=None,  # the column type writes it
-        violated=_only_on("sqlite", non_canonical),
+        violated=_only_on(
+            "sqlite",
+            lambda value: and_(value.is_not(None), not_(_sqlite_utc_text(value)), func.datetime(value).is_not(None)),
+        ),
     )
 
 
 def _timestamp(column: str) -> tuple[Rule, ...]:
-    return (_required(column), _timezone_aware(column), _instant(column), _sqlite_utc_text(column))
+    return (
+        _required(column),
+        _timezone_aware(column),
+        _utc_range(column),
+        _instant(column),
+        _utc_text(column),
+    )
 
 
 #: Every data rule of the tasks table, column by column; within a column, in the order
