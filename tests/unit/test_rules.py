@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +22,7 @@ from todo_data.rules import EXISTING_VALUE, RULES, STRIPPED, WHITESPACE, Rule, i
 
 table = Task.__table__  # type: ignore[attr-defined]
 DIALECTS = ("sqlite", "postgresql")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def rule_id(rule: Rule) -> str:
@@ -139,4 +145,82 @@ def test_rules_of_keeps_the_tables_order() -> None:
         "max_length",
         "no_nul",
         "valid_unicode",
+    ]
+
+
+# ------------------------------------------------------------ revisions are history
+
+
+def project_copy(root: Path, *, title_limit: int | None = None) -> Path:
+    """The library and its migrations copied to ``root``, optionally with another title limit."""
+    for name in ("todo_data", "alembic"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO_ROOT / "alembic.ini", root / "alembic.ini")
+    if title_limit is not None:
+        source = root / "todo_data" / "rules.py"
+        line = f"MAX_TITLE_LENGTH: Final = {rules.MAX_TITLE_LENGTH}\n"
+        assert source.read_text().count(line) == 1
+        source.write_text(source.read_text().replace(line, f"MAX_TITLE_LENGTH: Final = {title_limit}\n"))
+    return root
+
+
+# Run inside a project copy: the offline SQL of every revision on both dialects, then the
+# drift of a SQLite database migrated by those revisions, as JSON.
+HISTORY_SCRIPT = """
+import asyncio, contextlib, io, json, sys
+from alembic.config import main as alembic
+from todo_data import create_engine, migrations, rules
+
+offline = {}
+for url in ("sqlite:///offline.db", "postgresql://user@host/db"):
+    for command in (["upgrade", "head"], ["downgrade", "head:base"]):
+        with contextlib.redirect_stdout(io.StringIO()) as sql:
+            alembic(argv=["-x", f"url={url}", *command, "--sql"])
+        offline[f"{url} {command[0]}"] = sql.getvalue()
+
+async def drift():
+    engine = create_engine(sys.argv[1])
+    await migrations.upgrade(engine)
+    frame = await migrations.drift(engine)
+    await engine.dispose()
+    return [[row.operation, row.name, row.detail] for row in frame.itertuples()]
+
+print(json.dumps({"limit": rules.MAX_TITLE_LENGTH, "offline": offline, "drift": asyncio.run(drift())}))
+"""
+
+
+def history_of(project: Path, database: Path) -> dict[str, Any]:
+    """HISTORY_SCRIPT run in ``project``, importing that copy's todo_data (not measured by coverage)."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("COVERAGE_", "COV_CORE"))}
+    result = subprocess.run(
+        [sys.executable, "-c", HISTORY_SCRIPT, f"sqlite:///{database}"],
+        cwd=project,
+        env={**environment, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    history: dict[str, Any] = json.loads(result.stdout)
+    return history
+
+
+def test_a_changed_limit_rewrites_no_revision_and_shows_as_drift(tmp_path: Path) -> None:
+    today = history_of(project_copy(tmp_path / "today"), tmp_path / "today.db")
+    changed = history_of(project_copy(tmp_path / "changed", title_limit=300), tmp_path / "changed.db")
+
+    assert (today["limit"], changed["limit"]) == (rules.MAX_TITLE_LENGTH, 300)  # the copy really changed
+    assert len(today["offline"]) == 4
+    assert changed["offline"] == today["offline"]  # every revision's DDL, up and down, both dialects
+    assert (
+        "CONSTRAINT ck_tasks_title_max_length CHECK (length(title) <= 200)"
+        in today["offline"]["postgresql://user@host/db upgrade"]
+    )
+    assert today["drift"] == []
+    assert changed["drift"] == [
+        [
+            "modify_check",
+            "ck_tasks_title_max_length",
+            "CHECK ck_tasks_title_max_length: database has (length(title) <= 200), the model (length(title) <= 300)",
+        ]
     ]
