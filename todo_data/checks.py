@@ -4,7 +4,11 @@
   itself describes them (PostgreSQL's catalog, SQLite's stored schema).
 - :func:`probe`: every invalid write the rules forbid, each tried and rolled back:
   proof that the database itself refuses them.
-- :func:`violations`: stored rows that break today's Python rules.
+- :func:`violations`: stored rows that break today's rules.
+
+Both read the rule table (:data:`todo_data.rules.RULES`) when they run: the probe tries
+each rule's probe values, the violations apply each rule's SQL predicate for the
+database at hand.
 - :func:`verify`: the migration revision, :func:`~todo_data.migrations.drift`, the probe
   and the violations in one table and one verdict.
 
