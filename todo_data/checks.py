@@ -5,12 +5,12 @@
 - :func:`probe`: every invalid write the rules forbid, each tried and rolled back:
   proof that the database itself refuses them.
 - :func:`violations`: stored rows that break today's rules.
-
-Both read the rule table (:data:`todo_data.rules.RULES`) when they run: the probe tries
-each rule's probe values, the violations apply each rule's SQL predicate for the
-database at hand.
 - :func:`verify`: the migration revision, :func:`~todo_data.migrations.drift`, the probe
   and the violations in one table and one verdict.
+
+The probe and the violations read the rule table (:data:`todo_data.rules.RULES`) when
+they run: the probe tries each rule's probe values, the violations apply each rule's SQL
+predicate for the database at hand.
 
 Sync code calls them through :func:`todo_data.run`.
 """
