@@ -49,7 +49,7 @@ VIOLATION_COLUMNS: Final = ("id", "column", "rule", "value")
 VERIFY_COLUMNS: Final = ("check", "ok", "detail")
 
 #: The longest text shown as it is; longer values read ``'ddd…' (1001 chars)``.
-DISPLAY_LENGTH: Final = 20
+DISPLAY_LENGTH: Final = 40
 
 Progress = Callable[[str], object]
 
