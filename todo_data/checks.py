@@ -163,7 +163,9 @@ class _Probe:
 def _probes() -> list[_Probe]:
     """The invalid writes :func:`probe` tries: every probe value of every rule in the table."""
     return [
-        _Probe(rule.enforced_by or rule.describe(), rule.column, value) for rule in rules.RULES for value in rule.probes
+        _Probe(rule.enforced_by or f"{rule.column} {rule.kind}", rule.column, value)
+        for rule in rules.RULES
+        for value in rule.probes
     ]
 
 

@@ -86,8 +86,9 @@ UpdatedAt = Annotated[AwareDatetime, _Rules("updated_at"), AfterValidator(_as_ut
 class UTCDateTime(TypeDecorator[datetime]):
     """``TIMESTAMP WITH TIME ZONE`` that always reads back timezone-aware in UTC.
 
-    SQLite has no time zones and stores naive text: values are converted to UTC and
-    stored naive on the way in, and marked UTC on the way out.
+    SQLite has no time zones and stores text: values are converted to UTC and stored as
+    naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` on the way in, and marked UTC on the way
+    out (the ``utc_text`` rule reports rows another client stored in another form).
     """
 
     impl = DateTime(timezone=True)

@@ -188,10 +188,6 @@ class Rule:
             return PRIMARY_KEY_NAME
         return None
 
-    def describe(self) -> str:
-        """The rule as a sentence: ``title must not be blank``."""
-        return f"{self.column} {self.message}"
-
 
 # ------------------------------------------------------------------ the kinds of rule
 
