@@ -60,8 +60,7 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "rename": (
         'op.alter_column("tasks", "title", new_column_name="name")',
-        'op.create_table("labels", sa.Column("id", sa.Integer(), primary_key=True))\n'
-        'op.rename_table("labels", "tags")',
+        'op.create_table("labels", sa.Column("id", sa.Integer(), primary_key=True))\nop.rename_table("labels", "tags")',
     ),
     "syntax_error": (
         'op.execute("ALTER TABLE tasks ADD COLUMN")',
@@ -96,7 +95,9 @@ def test_findings_say_what_breaks_and_how_serious(findings: tuple[Path, pd.DataF
     assert {rule for rule, level in severity.items() if level == "warning"} == warnings
     assert set(severity.values()) == {"error", "warning"}
     by_rule = frame.set_index("rule")
-    assert by_rule.loc["create_index_without_concurrently", "statement"] == "CREATE INDEX ix_tasks_title ON tasks (title)"
+    assert (
+        by_rule.loc["create_index_without_concurrently", "statement"] == "CREATE INDEX ix_tasks_title ON tasks (title)"
+    )
     assert "ACCESS EXCLUSIVE lock on tasks" in by_rule.loc["alter_column_type", "message"]
     assert "gen_random_uuid()" in by_rule.loc["add_column_volatile_default", "message"]
     assert "autocommit_block" in by_rule.loc["concurrently_in_transaction", "message"]
