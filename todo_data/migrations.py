@@ -521,7 +521,7 @@ async def _lock_error(
         f"(waited {waited} in each of {attempts} attempts; lock_timeout= or DATABASE_LOCK_TIMEOUT sets the wait). "
     )
     if holders:
-        message += "; ".join(_holder(holder) for holder in _by_session(holders)) + ". "
+        message += "Held by " + "; by ".join(_holder(holder) for holder in _by_session(holders)) + ". "
     else:
         message += "The catalog no longer shows which session held it. "
     message += f"The database is still at {now_at or 'base'}: end or wait for that transaction, then run it again."
@@ -545,7 +545,7 @@ def _holder(session: dict[str, Any]) -> str:
         age = (session["now"] - since).total_seconds()
         state += f" since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({age:.0f} s)"
     parts.append(state)
-    return f"session pid {session['pid']} ({', '.join(parts)}) holds {', '.join(session['locks'])}"
+    return f"session pid {session['pid']} ({', '.join(parts)}) with {', '.join(session['locks'])}"
 
 
 _LOCK_HOLDERS: Final = text(
