@@ -172,7 +172,7 @@ async def trace(
     """See :func:`todo_data.migrations.trace`."""
     if parse_database_url(url).backend == "sqlite":
         answer = {"revision": None, "statement": SQLITE_ANSWER, "relation": None, "locks": "", "rewritten": False}
-        return _frame([{**answer, "duration": pd.NaT}])
+        return _frame([{**answer, "duration": None}])
     revisions = [rev.revision for rev in reversed(list(script.iterate_revisions(revision, "base")))]
     tracer = _Tracer()
     async with scratch_database(url, purpose="the lock trace") as scratch:
@@ -204,5 +204,5 @@ async def _step(run_sync: Callable[..., Any], tracer: _Tracer, revision: str, lo
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(TRACE_COLUMNS))
     frame["rewritten"] = frame["rewritten"].astype(bool)
-    frame["duration"] = pd.to_timedelta(frame["duration"])
+    frame["duration"] = pd.Series([row["duration"] for row in rows], dtype="timedelta64[ns]")
     return frame
