@@ -26,7 +26,7 @@ def test_lint_prints_one_line_per_finding_and_exits_1_on_an_error(tmp_path: Path
     lines = result.stdout.splitlines()
     assert lines[0].startswith("0002 error create_index_without_concurrently: CREATE INDEX ix_tasks_title ON tasks")
     assert lines[1].startswith("0003 warning drop_column: ALTER TABLE tasks DROP COLUMN description -- ")
-    assert lines[2] == "3 revisions checked: 1 errors, 1 warnings."
+    assert lines[2] == "3 revisions checked: 1 error, 1 warning."
     assert len(lines) == 3
 
 
@@ -34,7 +34,7 @@ def test_lint_with_warnings_only_exits_0(tmp_path: Path) -> None:
     scripts = make_scripts(tmp_path / "scripts", Revision("0002", 'op.drop_column("tasks", "description")'))
     result = todo_data("migrate", "lint", "--script-location", str(scripts), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "2 revisions checked: 0 errors, 1 warnings."
+    assert result.stdout.splitlines()[-1] == "2 revisions checked: 0 errors, 1 warning."
 
 
 def test_lint_of_a_directory_that_is_not_a_script_directory_is_one_line(tmp_path: Path) -> None:

@@ -246,7 +246,10 @@ def lint(script_location: ScriptLocation = None) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     failed = int((findings["severity"] == "error").sum())
     warned = len(findings) - failed
-    console.print(f"{checked} revisions checked: {failed} errors, {warned} warnings.", highlight=False)
+    console.print(
+        f"{_count(checked, 'revision')} checked: {_count(failed, 'error')}, {_count(warned, 'warning')}.",
+        highlight=False,
+    )
     if failed:
         raise typer.Exit(1)
 
@@ -286,6 +289,10 @@ def trace(
         milliseconds = row["duration"].total_seconds() * 1000
         line = f"{row['revision']} {milliseconds:8.1f} ms  {taken}  | {_shortened(str(row['statement']))}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shortened(sql: str, limit: int = 80) -> str:
