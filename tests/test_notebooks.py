@@ -58,7 +58,7 @@ def result_of(notebook: nbformat.NotebookNode, code: str) -> dict[str, str]:
     return dict(result["data"])
 
 
-def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode) -> None:
+def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode, *, postgresql: bool) -> None:
     """The verification notebooks must not just run: their verdicts must be good."""
     if path.stem.startswith("02"):
         assert "OK: every check passed" in result_of(notebook, "checks.verify(")["text/html"]
@@ -66,8 +66,18 @@ def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode) -> None:
     if path.stem.startswith("03"):
         assert "'up to date': True" in result_of(notebook, "migrations.current(")["text/plain"]
         assert result_of(notebook, "migrations.drift(")["text/plain"].startswith("Empty DataFrame")
-        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/plain"]
-        assert "upgrade" in roundtrip and "downgrade" in roundtrip and "False" not in roundtrip
+        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/html"]
+        assert "upgrade 0002 again" in roundtrip and "1,000 rows unchanged (same checksum)" in roundtrip
+        assert "False" not in roundtrip and "differs" not in roundtrip
+        lint = result_of(notebook, "migrations.lint()")["text/plain"]
+        assert "'lint applies to': 'PostgreSQL (Neon)'" in lint and "'findings': 0" in lint
+        assert result_of(notebook, "findings  #")["text/plain"].startswith("Empty DataFrame")
+        trace = result_of(notebook, "migrations.trace(")["text/html"]
+        if postgresql:
+            assert "CREATE TRIGGER trg_tasks_updated_at" in trace and "ShareRowExclusiveLock" in trace
+            assert "AccessExclusiveLock" not in trace.split("CREATE FUNCTION", 1)[1]  # revision 0002's rows
+        else:
+            assert "trace applies to PostgreSQL" in trace
 
 
 def images(notebook: nbformat.NotebookNode) -> int:
@@ -78,7 +88,7 @@ def images(notebook: nbformat.NotebookNode) -> int:
 def test_notebook_runs_on_the_embedded_sqlite_demo_database(path: Path, tmp_path: Path) -> None:
     notebook = execute(path, tmp_path)
     assert (tmp_path / "todo_data.db").is_file()
-    assert_checks_passed(path, notebook)
+    assert_checks_passed(path, notebook, postgresql=False)
     if path.stem.startswith("01"):
         assert images(notebook) == 4
 
@@ -112,7 +122,7 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
         monkeypatch.setenv("DATABASE_DIRECT_URL", postgres_server.url)
     notebook = execute(path, tmp_path)
     assert not (tmp_path / "todo_data.db").exists()
-    assert_checks_passed(path, notebook)
+    assert_checks_passed(path, notebook, postgresql=True)
     text = all_output_text(notebook)
     password = make_url(url).password
     assert password

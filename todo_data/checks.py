@@ -40,6 +40,7 @@ from todo_data.models import Task
 from todo_data.replication import replication as replication
 from todo_data.replication import require_primary
 from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, strip_sql
+from todo_data.triggers import live_triggers
 
 #: The columns of :func:`constraints`' frame.
 CONSTRAINT_COLUMNS: Final = ("name", "kind", "columns", "definition")
@@ -56,7 +57,7 @@ DISPLAY_LENGTH: Final = 40
 Progress = Callable[[str], object]
 
 _TABLE: Final[Table] = Task.__table__  # type: ignore[attr-defined]
-_KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4}
+_KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4, "trigger": 5}
 
 
 # ------------------------------------------------------------------------------ constraints
@@ -65,10 +66,11 @@ _KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 
 async def constraints(source: Source) -> pd.DataFrame:
     """The live primary key, indexes and constraints of the tasks table, from the database.
 
-    Columns: name, kind (``primary_key``, ``index``, ``check``; ``unique`` and
-    ``foreign_key`` if any exist), columns (comma-separated) and definition, as the
-    database states it (PostgreSQL's ``pg_get_constraintdef``/``pg_get_indexdef``, or the
-    SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
+    Columns: name, kind (``primary_key``, ``index``, ``check``, ``trigger``; ``unique`` and
+    ``foreign_key`` if any exist), columns (comma-separated; for a trigger, the columns
+    its definition and function mention) and definition, as the database states it
+    (PostgreSQL's ``pg_get_constraintdef``/``pg_get_indexdef``/``pg_get_triggerdef``, or
+    the SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
     """
     async with connect(source) as conn:
         await require_tasks_table(conn, source)
@@ -77,6 +79,7 @@ async def constraints(source: Source) -> pd.DataFrame:
             rows = [dict(row._mapping) for row in result]
         else:
             rows = await conn.run_sync(_sqlite_constraints)
+        rows += await conn.run_sync(_triggers)
     rows.sort(key=lambda row: (_KIND_ORDER.get(row["kind"], 9), row["name"]))
     return pd.DataFrame(rows, columns=list(CONSTRAINT_COLUMNS))
 
@@ -139,6 +142,16 @@ def _sqlite_constraints(connection: Connection) -> list[dict[str, Any]]:
         sql = str(check["sqltext"])
         columns = ", ".join(name for name in table_columns if re.search(rf"\b{re.escape(name)}\b", sql))
         rows.append(_constraint(check["name"], "check", columns, f"CHECK ({sql})"))
+    return rows
+
+
+def _triggers(connection: Connection) -> list[dict[str, Any]]:
+    columns = [column.name for column in _TABLE.columns]
+    rows = []
+    for trigger in live_triggers(connection, TABLE_NAME):
+        sql = f"{trigger.definition} {trigger.function_body}"
+        used = ", ".join(name for name in columns if re.search(rf"\b{re.escape(name)}\b", sql))
+        rows.append(_constraint(trigger.name, "trigger", used, trigger.definition))
     return rows
 
 

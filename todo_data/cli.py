@@ -181,12 +181,22 @@ def demo(
     _print_report(status, per_user, top=5)
 
 
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout",
+        help="Seconds to wait for each lock (PostgreSQL) before retrying; 0 waits as long as it takes "
+        "(default: DATABASE_LOCK_TIMEOUT, else 5).",
+    ),
+]
+
+
 @migrate_app.callback(invoke_without_command=True)
-def migrate(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
+def migrate(ctx: typer.Context, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Upgrade to the newest revision when no subcommand is given."""
     ctx.obj = database_url
     if ctx.invoked_subcommand is None:
-        up(ctx, "head", database_url)
+        up(ctx, "head", database_url, lock_timeout)
 
 
 def _url(ctx: typer.Context, database_url: str | None) -> str | None:
@@ -194,21 +204,101 @@ def _url(ctx: typer.Context, database_url: str | None) -> str | None:
 
 
 @migrate_app.command()
-def up(ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None) -> None:
-    """Upgrade to REVISION (default: head). Example: todo-data migrate up"""
+def up(
+    ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None
+) -> None:
+    """Upgrade to REVISION (default: head). Example: todo-data migrate up --lock-timeout 2"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.upgrade(e, revision), _url(ctx, database_url))
+    new = _run(lambda e: migrations.upgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
     console.print(f"Database is at revision {new}.", highlight=False)
 
 
 @migrate_app.command()
-def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None) -> None:
+def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Downgrade to REVISION ("base" removes every table). Example: todo-data migrate down base"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.downgrade(e, revision), _url(ctx, database_url))
+    new = _run(lambda e: migrations.downgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
     console.print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
+
+
+ScriptLocation = Annotated[
+    Path | None,
+    typer.Option("--script-location", help="Another Alembic script directory (default: the project's migrations)."),
+]
+
+
+@migrate_app.command()
+def lint(script_location: ScriptLocation = None) -> None:
+    """Check each revision's SQL for PostgreSQL lock and rewrite hazards: one line per finding.
+
+    Exits 1 when any finding is an error (CI can run it before every deploy), 0 otherwise.
+    Needs no database. Example: todo-data migrate lint
+    """
+    from todo_data import migrations
+
+    try:
+        findings = migrations.lint(script_location=script_location)
+        checked = len(list(migrations.script_directory(script_location).walk_revisions()))
+    except TodoDataError as exc:
+        raise _fail(str(exc)) from None
+    for row in findings.itertuples():
+        line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    failed = int((findings["severity"] == "error").sum())
+    warned = len(findings) - failed
+    console.print(
+        f"{_count(checked, 'revision')} checked: {_count(failed, 'error')}, {_count(warned, 'warning')}.",
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@migrate_app.command()
+def trace(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="The last revision to run (default: head).")] = "head",
+    database_url: DatabaseUrl = None,
+    rows: Annotated[int, typer.Option(min=0, help="Sample rows seeded once the tasks table exists.")] = 10_000,
+    script_location: ScriptLocation = None,
+) -> None:
+    """Run the revisions up to REVISION on a scratch database beside the given one; show each statement's locks.
+
+    Lock modes are PostgreSQL's (AccessExclusiveLock blocks even reads until the revision
+    commits); "rewritten" means the table or index was copied. The given database is
+    never migrated. Example: todo-data migrate trace --database-url "$DATABASE_URL"
+    """
+    from todo_data import migrations
+    from todo_data.settings import get_settings
+
+    try:
+        url = _url(ctx, database_url) or get_settings().database_url
+    except TodoDataError as exc:
+        raise _fail(str(exc)) from None
+    frame = _run(lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location), url)
+    if frame["revision"].isna().all():  # SQLite: the one row says why there is nothing to trace
+        console.print(frame["statement"].iloc[0], highlight=False, soft_wrap=True)
+        return
+    heading = f"Locks each statement took, revisions up to {revision} (held until its revision commits):"
+    console.print(heading, highlight=False, soft_wrap=True)
+    for row in frame.to_dict("records"):
+        relation, locks = row["relation"], row["locks"]
+        taken = f"{relation}: {locks or 'no new lock'}" if isinstance(relation, str) else "no lock"
+        if row["rewritten"]:
+            taken += ", REWRITTEN"
+        milliseconds = row["duration"].total_seconds() * 1000
+        line = f"{row['revision']} {milliseconds:8.1f} ms  {taken}  | {_shortened(str(row['statement']))}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _shortened(sql: str, limit: int = 80) -> str:
+    return sql if len(sql) <= limit else sql[: limit - 1] + "…"
 
 
 @migrate_app.command()

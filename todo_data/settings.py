@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     database_statement_timeout: float | None = None
     """Seconds after which PostgreSQL cancels a statement (unset: no limit)."""
 
+    database_lock_timeout: float = 5.0
+    """Seconds a migration waits for each lock before it retries (PostgreSQL); 0: no limit."""
+
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 
@@ -66,6 +69,13 @@ class Settings(BaseSettings):
             return value.strip()
         # A blank variable means "not set": the default URL, or no URL for the others.
         return DEFAULT_DATABASE_URL if info.field_name == "database_url" else None
+
+    @field_validator("database_lock_timeout")
+    @classmethod
+    def _lock_timeout_is_valid(cls, value: float) -> float:
+        if not 0 <= value < float("inf"):  # also refuses NaN
+            raise ValueError("must be a number of seconds, 0 (no limit) or more")
+        return value
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

@@ -23,6 +23,7 @@ from todo_data.rules import (
     constraint_name,
     rule_of,
 )
+from todo_data.triggers import TRIGGERS
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used by the tests below
 
@@ -55,6 +56,7 @@ async def test_constraints_lists_the_live_primary_key_indexes_and_checks(engine:
     expected = {PRIMARY_KEY_NAME: "primary_key"}
     expected |= {constraint_name("ix", column=column): "index" for column in INDEXED_COLUMNS}
     expected |= {rule.name: "check" for rule in CHECK_RULES}
+    expected |= {trigger.name: "trigger" for trigger in TRIGGERS}
     assert by_name["kind"].to_dict() == expected
     assert by_name.loc[PRIMARY_KEY_NAME, "columns"] == "id"
     assert "PRIMARY KEY (id)" in by_name.loc[PRIMARY_KEY_NAME, "definition"]
