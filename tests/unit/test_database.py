@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import connect_failure
-from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, session_scope
+from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, migrations, session_scope
 from todo_data.database import (
+    about,
     begin,
     connect,
     default_engine,
@@ -22,7 +24,7 @@ from todo_data.database import (
     reset_default_engine,
     sessionmaker,
 )
-from todo_data.errors import DatabaseConnectionError, SettingsError
+from todo_data.errors import DatabaseConnectionError, InvalidArgumentError, SettingsError
 from todo_data.testing import free_port
 
 
@@ -227,3 +229,71 @@ def test_direct_url_of_another_pooled_host_needs_database_direct_url(monkeypatch
     get_settings.cache_clear()
     assert direct_url().port == 5432
     assert direct_url("postgresql://u:secret@127.0.0.1:6432/app").port == 5432
+
+
+# --- statement_timeout: 0 is "no limit", nonsense is refused -------------------------------
+
+
+def statement_timeout_of(engine: AsyncEngine) -> float | None:
+    return about(engine).statement_timeout
+
+
+@pytest.mark.parametrize("value", [None, 0, 0.0])
+def test_statement_timeout_none_or_zero_means_no_limit(value: float | None) -> None:
+    assert statement_timeout_of(create_engine("postgresql://u:p@h/db", statement_timeout=value)) is None
+
+
+def test_statement_timeout_argument_zero_overrides_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@h/db")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "30")
+    assert statement_timeout_of(create_engine()) == 30
+    assert statement_timeout_of(create_engine(statement_timeout=0)) is None
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), float("inf"), float("-inf"), "30", True])
+def test_statement_timeout_nonsense_is_an_invalid_argument(value: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="statement_timeout") as exc:
+        create_engine("postgresql://u:p@h/db", statement_timeout=value)  # type: ignore[arg-type]
+    assert "seconds" in str(exc.value)
+
+
+# --- a broken environment never breaks an explicit URL --------------------------------------
+
+BROKEN_SETTINGS = {
+    "DATABASE_URL": "postgresql://u:secret@h/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+    "DATABASE_POOLED": "perhaps",
+    "DATABASE_STATEMENT_TIMEOUT": "-1",
+    "DATABASE_DIRECT_URL": "mysql://u:secret@h/db",
+    "TEST_DATABASE_URL": "postgresql://u:secret@h:port/db",
+}
+
+
+@pytest.mark.parametrize(("name", "value"), BROKEN_SETTINGS.items(), ids=list(BROKEN_SETTINGS))
+async def test_a_broken_setting_never_breaks_an_explicit_url(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        get_settings()
+    engine = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert about(engine).statement_timeout is None and not about(engine).target.pooled
+        await migrations.upgrade(engine)
+        assert await count(engine) == 0
+    finally:
+        await engine.dispose()
+    assert direct_url("postgresql://u:p@ep-x-1-pooler.eu-central-1.aws.neon.tech/db").host == (
+        "ep-x-1.eu-central-1.aws.neon.tech"
+    )
+    pg = create_engine("postgresql://u:p@h/db")
+    assert about(pg).statement_timeout is None
+    await pg.dispose()
+
+
+async def test_a_broken_setting_still_breaks_the_default_engine_with_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", BROKEN_SETTINGS["DATABASE_URL"])
+    with pytest.raises(SettingsError, match="sslrootcert") as exc:
+        create_engine()
+    assert "secret" not in str(exc.value)
