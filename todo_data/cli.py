@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import demo as demo_db
-from todo_data.database import create_engine, describe
-from todo_data.errors import TodoDataError, driver_message
-from todo_data.runner import run
-from todo_data.urls import scrub
+from todo_data import demo as demo_db  # light: its own imports wait until a database is opened
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-# pandas, Alembic and the query modules load inside the commands that use them, so
-# `todo-data --help` and argument errors answer fast.
+# Only Typer loads at import time. SQLAlchemy, pydantic-settings, pandas, Alembic and Rich
+# load inside the commands that use them, so `todo-data --help` and argument errors
+# answer fast (benchmarks/startup.py measures it; tests/test_cli.py keeps it so).
 
 T = TypeVar("T")
 
@@ -51,9 +47,22 @@ migrate_app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(migrate_app, name="migrate")
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
+
+
+@cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def errors() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
 
 DatabaseUrl = Annotated[
     str | None,
@@ -67,12 +76,19 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"error: {message}", markup=False, highlight=False)
+    errors().print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(1)
 
 
 def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) -> T:
     """Run one library call on a fresh engine; turn every failure into one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from todo_data.database import create_engine, describe
+    from todo_data.errors import TodoDataError, driver_message
+    from todo_data.runner import run
+    from todo_data.urls import scrub
+
     engine: AsyncEngine | None = None
 
     async def body() -> T:
@@ -99,6 +115,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:
     import pandas as pd
+    from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
@@ -123,8 +140,10 @@ def _cell(value: object) -> str:
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
     ) as bar:
         task = bar.add_task(description, total=None)
 
@@ -135,9 +154,9 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _print_report(status: pd.DataFrame, per_user: pd.DataFrame, *, top: int) -> None:
-    console.print(_table(status, title="Tasks by status"))
+    console().print(_table(status, title="Tasks by status"))
     busiest = per_user.sort_values(["total", "user_id"], ascending=[False, True]).head(top)
-    console.print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
+    console().print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
 
 
 async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -166,6 +185,7 @@ def demo(
 
     Example: todo-data demo
     """
+    from todo_data.database import describe
     from todo_data.settings import DEFAULT_DATABASE_URL
 
     async def body(engine: AsyncEngine) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
@@ -174,7 +194,7 @@ def demo(
 
     with _progress("Seeding") as progress:
         added, status, per_user, where = _run(body, database_url or DEFAULT_DATABASE_URL)
-    console.print(f"{where}: added {added:,} sample tasks.", highlight=False)
+    console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
     _print_report(status, per_user, top=5)
 
 
@@ -196,7 +216,7 @@ def up(ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = N
     from todo_data import migrations
 
     new = _run(lambda e: migrations.upgrade(e, revision), _url(ctx, database_url))
-    console.print(f"Database is at revision {new}.", highlight=False)
+    console().print(f"Database is at revision {new}.", highlight=False)
 
 
 @migrate_app.command()
@@ -205,7 +225,7 @@ def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None) ->
     from todo_data import migrations
 
     new = _run(lambda e: migrations.downgrade(e, revision), _url(ctx, database_url))
-    console.print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
+    console().print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
 
 
 @migrate_app.command()
@@ -216,7 +236,7 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     revision = _run(migrations.current, _url(ctx, database_url))
     head = migrations.head()
     state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
-    console.print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
+    console().print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
 
 
 @migrate_app.command()
@@ -224,7 +244,7 @@ def history() -> None:
     """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
-    console.print(_table(migrations.history(), title="Migrations"))
+    console().print(_table(migrations.history(), title="Migrations"))
 
 
 @app.command()
@@ -247,7 +267,7 @@ def seed(
 
     with _progress("Seeding") as progress:
         added = _run(body, database_url)
-    console.print(f"Added {added:,} tasks.", highlight=False)
+    console().print(f"Added {added:,} tasks.", highlight=False)
 
 
 @app.command()
@@ -267,15 +287,16 @@ def verify(database_url: DatabaseUrl = None) -> None:
     Example: todo-data verify --database-url "$DATABASE_URL"
     """
     from todo_data import checks
+    from todo_data.database import describe
 
     async def body(engine: AsyncEngine) -> tuple[checks.Verification, str]:
         return await checks.verify(engine), describe(engine)
 
     verdict, where = _run(body, database_url)
-    console.print(_table(verdict.frame, title=f"Verification of {where}"))
+    console().print(_table(verdict.frame, title=f"Verification of {where}"))
     if not verdict.ok:
         raise _fail(f"{where}: verification failed: {', '.join(verdict.failures)}")
-    console.print("All checks passed.")
+    console().print("All checks passed.")
 
 
 def main() -> None:
