@@ -173,3 +173,21 @@ def test_demo_never_writes_to_database_url(tmp_path: Path) -> None:
     result = todo_data("demo", "--tasks", "50", cwd=tmp_path, env={"DATABASE_URL": neon})
     assert result.returncode == 0, result.stderr
     assert 'SQLite database "todo_data.db": added 50 sample tasks.' in result.stdout
+
+
+def test_a_missing_sslrootcert_is_one_line_naming_it(tmp_path: Path) -> None:
+    url = f"postgresql://analyst:hunter2@127.0.0.1:{free_port()}/neondb?sslmode=verify-full&sslrootcert=/nope/root.crt"
+    for result in (
+        todo_data("report", "--database-url", url, cwd=tmp_path),
+        todo_data("report", cwd=tmp_path, env={"DATABASE_URL": url}),
+    ):
+        assert_one_line_failure(result, "sslrootcert='/nope/root.crt'", "does not exist", secret="hunter2")
+        assert "Errno" not in result.stderr
+
+
+def test_a_broken_database_url_does_not_stop_an_explicit_one(tmp_path: Path) -> None:
+    broken = {"DATABASE_URL": "postgresql://u:hunter2@h/db?sslrootcert=/nope/root.crt", "DATABASE_POOLED": "perhaps"}
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    result = todo_data("migrate", "up", "--database-url", url, cwd=tmp_path, env=broken)
+    assert result.returncode == 0, result.stderr
+    assert migrations.head() in result.stdout
