@@ -7,15 +7,17 @@ import uuid
 from datetime import UTC
 from pathlib import Path
 
+import IPython.lib.pretty
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.conftest import connect_failure
 from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, migrations, session_scope
 from todo_data.database import (
     about,
+    add_note,
     begin,
     connect,
     default_engine,
@@ -297,3 +299,51 @@ async def test_a_broken_setting_still_breaks_the_default_engine_with_a_settings_
     with pytest.raises(SettingsError, match="sslrootcert") as exc:
         create_engine()
     assert "secret" not in str(exc.value)
+
+
+# --- an engine says what it opens ------------------------------------------------------------
+
+
+def test_an_engine_says_what_it_opens_never_the_password() -> None:
+    url = "postgresql://analyst:hunter2@ep-x-1-pooler.eu-central-1.aws.neon.tech/neondb?sslrootcert=system"
+    engine = create_engine(url, read_only=True, statement_timeout=30)
+    shown = (repr(engine), str(about(engine)), IPython.lib.pretty.pretty(engine))
+    assert shown[0] == (
+        '<AsyncEngine: PostgreSQL database "neondb" on ep-x-1-pooler.eu-central-1.aws.neon.tech as user "analyst" '
+        "(read-only, pooled endpoint (PgBouncer transaction mode), sslmode=verify-full, sslrootcert=system, "
+        "statement timeout 30 s)>"
+    )
+    assert (
+        shown[1]
+        == shown[2]
+        == (
+            'PostgreSQL database "neondb" on ep-x-1-pooler.eu-central-1.aws.neon.tech as user "analyst"\n'
+            "read-only · pooled endpoint (PgBouncer transaction mode) · sslmode=verify-full, sslrootcert=system"
+            " · statement timeout 30 s"
+        )
+    )
+    assert not any("hunter2" in text for text in shown)
+
+
+async def test_the_described_engine_is_the_one_its_connections_and_sessions_give_back(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert str(about(engine)) == f"SQLite database {tmp_path / 'x.db'}\nread-write"
+        async with engine.connect() as conn:
+            assert conn.engine is engine and engine_of(conn) is engine
+    finally:
+        await engine.dispose()
+
+
+def test_a_note_and_a_title_frame_the_description() -> None:
+    engine = create_engine("sqlite://")
+    add_note(engine, "How to open another.", title="Demo database.")
+    assert str(about(engine)) == "Demo database.\nSQLite database :memory:\nread-write\nHow to open another."
+    assert repr(engine) == "<AsyncEngine: Demo database. SQLite database :memory: (read-write)>"
+
+
+def test_engines_made_elsewhere_are_described_too() -> None:
+    plain = create_async_engine("postgresql+asyncpg://u:secret@h:5433/db").execution_options(postgresql_readonly=True)
+    assert about(plain).summary == (
+        'PostgreSQL database "db" on h:5433 as user "u" (read-only, direct endpoint, sslmode=prefer (the default))'
+    )
