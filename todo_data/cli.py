@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 EPILOG = (
-    "Every command reads DATABASE_URL (environment or .env) unless --database-url is given. "
-    "A Neon connection string works as pasted."
+    "Every command reads DATABASE_URL (the environment, or the nearest .env from the working directory up) "
+    "unless --database-url is given. A Neon connection string works as pasted."
 )
 app = typer.Typer(
     help="Inspect and verify the Todo application's database (Neon PostgreSQL or SQLite).",
@@ -66,7 +66,9 @@ def errors() -> Console:
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="Database URL (default: DATABASE_URL from the environment or .env)."),
+    typer.Option(
+        "--database-url", help="Database URL (default: DATABASE_URL from the environment or the nearest .env)."
+    ),
 ]
 
 
