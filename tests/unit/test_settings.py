@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from todo_data.errors import SettingsError
-from todo_data.settings import DEFAULT_DATABASE_URL, Settings, find_dotenv, get_settings
+from todo_data.settings import DEFAULT_DATABASE_URL, Settings, find_dotenv, get_settings, source_of
 
 
 def test_default_is_a_local_sqlite_file() -> None:
@@ -169,3 +169,19 @@ def test_no_dotenv_anywhere_up_to_the_test_root_reads_nothing(tmp_path: Path) ->
 def test_settings_tests_see_no_database_or_test_variables_of_the_developer() -> None:
     leaked = [name for name in os.environ if name.startswith(("DATABASE_", "TEST_DATABASE_"))]
     assert leaked == []
+
+
+def test_source_of_says_where_a_setting_comes_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://me:pw@dotenv.example/app\n")
+    assert source_of("DATABASE_URL") == str(tmp_path / ".env")
+    assert source_of("DATABASE_POOLED") == "its default"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:pw@environment.example/app")
+    assert source_of("DATABASE_URL") == "the environment"
+
+
+def test_an_explicit_env_file_is_used_as_given(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DATABASE_POOLED=true\n")
+    (tmp_path / "other.env").write_text("DATABASE_POOLED=false\n")
+    assert Settings(_env_file=tmp_path / "other.env").database_pooled is False
+    assert Settings(_env_file=None).database_pooled is None
+    assert Settings().database_pooled is True
