@@ -2,13 +2,15 @@
 
 Every function takes a *source* (an ``AsyncEngine``, ``AsyncConnection`` or
 ``AsyncSession``), never commits or closes it, and returns the same frame on SQLite and
-PostgreSQL: same columns, dtypes, order and values. Distributions are computed by the
-database (``GROUP BY``); only the aggregated rows travel.
+PostgreSQL: same columns, dtypes, order and values. Every function takes the filters
+``user_id``, ``status``, ``since`` and ``until`` (see :func:`tasks_frame`), applied by the
+database (``WHERE``); distributions are computed by it too (``GROUP BY``), so only the
+aggregated rows travel.
 
 >>> from todo_data import create_engine, queries
 >>> engine = create_engine()
 >>> tasks = await queries.tasks_frame(engine, status="pending", since="2025-01-01")  # doctest: +SKIP
->>> (await queries.status_counts(engine)).plot.bar(x="status", y="count")  # doctest: +SKIP
+>>> (await queries.status_counts(engine, user_id="alice")).plot.bar(x="status", y="count")  # doctest: +SKIP
 """
 
 from __future__ import annotations
