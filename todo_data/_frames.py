@@ -275,7 +275,7 @@ class CopyPayloads:
         read = self._ROW.unpack_from
         append = self._starts.append
         # Each tuple: int16 field count (1), int32 length, the bytes. The stream ends
-        # with a field count of -1 (2 bytes), which this loop leaves for finish().
+        # with a field count of -1 (2 bytes), which this loop leaves for starts().
         while position + 6 <= end:
             fields, size = read(buffer, position)
             if fields == -1:

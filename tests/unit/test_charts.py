@@ -65,6 +65,8 @@ async def test_every_chart_says_no_tasks_on_an_empty_table(sqlite_engine: AsyncE
     for name, frame in (await frames(sqlite_engine)).items():
         ax = getattr(charts, name)(frame)
         assert "no tasks" in words(ax), name
+        _, given = plt.subplots()
+        assert getattr(charts, name)(frame, ax=given) is given  # draws where it is told to
 
 
 @pytest.mark.parametrize(
