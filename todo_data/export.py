@@ -30,10 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from todo_data.database import Source, connect, describe, engine_of, require_tasks_table
+from todo_data.database import Source, describe, engine_of
 from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
 from todo_data.urls import scrub
 
@@ -102,13 +101,13 @@ async def export_parquet(
     from todo_data.queries import _task_filter, iter_tasks_frames
 
     filters: dict[str, Any] = {"user_id": user_id, "status": status, "since": since, "until": until}
-    task_filter = _task_filter(**filters)  # bad filters fail before anything is written
+    _task_filter(**filters)  # bad filters fail before anything is written
     if partition_by not in ("month", None):
         raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
     target = Path(path)
     if target.exists() and not overwrite:
         raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
-    total = await _count(source, task_filter) if progress is not None else 0
+    total = await _count(source, filters) if progress is not None else 0
     target.parent.mkdir(parents=True, exist_ok=True)
     frames = iter_tasks_frames(source, chunk_size=chunk_size, **filters)
     try:
@@ -237,14 +236,10 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return table.cast(SCHEMA)
 
 
-async def _count(source: Source, task_filter: Any) -> int:
-    from todo_data._frames import Params
+async def _count(source: Source, filters: dict[str, Any]) -> int:
+    from todo_data.queries import status_counts
 
-    async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
-        params = Params()
-        sql = f"SELECT count(*) FROM tasks{task_filter.where(backend, params)}"
-        return int((await conn.execute(text(sql), params.named())).scalar_one())
+    return int((await status_counts(source, **filters))["count"].sum())
 
 
 def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:

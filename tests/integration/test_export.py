@@ -15,9 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import with_query
+from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.integration.test_queries import insert_rows, task_rows
+from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
 from todo_data import create_engine, queries, sample
 from todo_data.errors import InvalidArgumentError, TodoDataError
+from todo_data.export import NULL_PARTITION
+
+__all__ = ["scratch", "scratch_url"]  # fixtures used below
 
 
 def read_back(path: Path) -> pd.DataFrame:
@@ -64,6 +69,19 @@ async def test_every_row_reads_back_equal_to_tasks_frame(engine: AsyncEngine, tm
         month = Path(fragment.path).parent.name.removeprefix("created_month=")
         created = fragment.to_table(columns=["created_at"]).column("created_at").to_pandas()
         assert (created.dt.strftime("%Y-%m") == month).all()
+
+
+async def test_values_other_clients_wrote_read_back_as_tasks_frame_reads_them(scratch: Scratch, tmp_path: Path) -> None:
+    await drop_not_null(scratch, ["status", "created_at", "updated_at"])
+    await insert_raw(scratch, created_at="infinity", updated_at="-infinity")
+    await insert_raw(scratch, created_at=None, status=None, description="no time, no status")
+    await insert_raw(scratch, created_at="2025-02-28 23:59:59.999999+00:00", status="archived")
+    expected = await queries.tasks_frame(scratch.engine)
+    path = tmp_path / "odd"
+    assert await queries.export_parquet(scratch.engine, path) == 3
+    assert_same_rows(read_back(path), expected)
+    # Rows without a readable created_at (NULL, ±infinity read as NaT) go to Hive's NULL partition.
+    assert sorted(p.name for p in path.iterdir()) == ["created_month=2025-02", f"created_month={NULL_PARTITION}"]
 
 
 async def test_filters_select_the_rows_tasks_frame_selects(engine: AsyncEngine, tmp_path: Path) -> None:
@@ -181,7 +199,7 @@ async def test_bad_arguments_fail_before_anything_is_written(sqlite_engine: Asyn
     with pytest.raises(InvalidArgumentError, match="partition_by"):
         await queries.export_parquet(sqlite_engine, tmp_path / "x", partition_by="year")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="status"):
-        await queries.export_parquet(sqlite_engine, tmp_path / "x", status="nope")
+        await queries.export_parquet(sqlite_engine, tmp_path / "x", status="   ")
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
         await queries.export_parquet(sqlite_engine, tmp_path / "x", chunk_size=0)
     assert os.listdir(tmp_path) == ["tasks.db"]
