@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
 from tests.integration.scratch import scratch_url
-from todo_data import create_engine, migrations, queries, run
+from todo_data import create_engine, migrations, queries, run, sample
 from todo_data.testing import free_port
 
 
@@ -216,3 +216,30 @@ def test_export_writes_the_dataset_with_a_progress_bar_and_refuses_an_existing_p
     assert {p.suffix for p in (tmp_path / "out" / "tasks").iterdir()} == {".parquet"}
     wrong = todo_data("export", "elsewhere", "--partition-by", "year", *url, cwd=tmp_path)
     assert_one_line_failure(wrong, "--partition-by")
+
+
+async def test_report_and_export_read_the_replica_and_writes_there_are_refused_in_one_line(
+    pg_engine: AsyncEngine, replica_server: ReplicaServer, tmp_path: Path
+) -> None:
+    await sample.seed(pg_engine, tasks=300, users=3, seed=2)
+    replica = create_engine(replica_server.url)
+    try:
+        await wait_for_replay(pg_engine, replica)
+    finally:
+        await replica.dispose()
+    # A primary nobody can reach: reading must not need it.
+    env = {"DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/gone", "DATABASE_READ_URL": replica_server.url}
+    report = todo_data("report", cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    assert re.search(r"Tasks per user \(top 3 of 3\)", report.stdout)
+    export = todo_data("export", "tasks", cwd=tmp_path, env=env)
+    assert export.returncode == 0 and "Exported 300 tasks to tasks." in export.stdout, export.stderr
+
+    password = make_url(replica_server.url).password or ""
+    on_replica = ["--database-url", replica_server.url]
+    for command in (["seed", "--tasks", "10"], ["migrate", "down", "base"], ["demo", "--tasks", "10"]):
+        refused = todo_data(*command, *on_replica, cwd=tmp_path)
+        assert_one_line_failure(refused, "is a read replica", "DATABASE_URL", secret=password)
+    verify = todo_data("verify", *on_replica, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "skipped on a read replica" in verify.stdout and "All checks passed." in verify.stdout

@@ -33,7 +33,8 @@ T = TypeVar("T")
 
 EPILOG = (
     "Every command reads DATABASE_URL (the environment, or the nearest .env from the working directory up) "
-    "unless --database-url is given. A Neon connection string works as pasted."
+    "unless --database-url is given; report and export read DATABASE_READ_URL (a read replica) when it is set. "
+    "A Neon connection string works as pasted."
 )
 app = typer.Typer(
     help="Inspect and verify the Todo application's database (Neon PostgreSQL or SQLite).",
@@ -86,11 +87,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) -> T:
-    """Run one library call on a fresh engine; turn every failure into one line."""
+def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False) -> T:
+    """Run one library call on a fresh engine; turn every failure into one line.
+
+    ``read=True``: a read-only engine that, without ``--database-url``, reads the read
+    replica (``DATABASE_READ_URL``) when one is configured.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from todo_data.database import create_engine, describe
+    from todo_data.database import create_engine, create_read_engine, describe
     from todo_data.errors import driver_message
     from todo_data.runner import run
     from todo_data.urls import scrub
@@ -99,7 +104,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
 
     async def body() -> T:
         nonlocal engine
-        engine = create_engine(database_url)
+        engine = create_read_engine(database_url) if read else create_engine(database_url)
         try:
             return await make(engine)
         finally:
@@ -371,8 +376,11 @@ def report(
     database_url: DatabaseUrl = None,
     top: Annotated[int, typer.Option(min=1, help="How many users to list.")] = 20,
 ) -> None:
-    """Print tasks by status, then tasks per user. Example: todo-data report --top 10"""
-    status, per_user = _run(_report_frames, database_url)
+    """Print tasks by status, then tasks per user (from DATABASE_READ_URL, the read replica, when set).
+
+    Example: todo-data report --top 10
+    """
+    status, per_user = _run(_report_frames, database_url, read=True)
     _print_report(status, per_user, top=top)
 
 
@@ -414,8 +422,9 @@ def export(
 ) -> None:
     """Export the tasks to a Hive-partitioned Parquet dataset, with a progress bar.
 
-    Streams in bounded memory and writes atomically: a failed export leaves nothing at
-    PATH. DuckDB, Polars, Spark and pyarrow read PATH as one table.
+    Reads DATABASE_READ_URL (the read replica) when it is set. Streams in bounded memory
+    and writes atomically: a failed export leaves nothing at PATH. DuckDB, Polars, Spark
+    and pyarrow read PATH as one table.
 
     Example: todo-data export exports/tasks --since 2025-01-01 --status completed
     """
@@ -439,7 +448,7 @@ def export(
         )
 
     with _progress("Exporting") as progress:
-        rows = _run(body, database_url)
+        rows = _run(body, database_url, read=True)
     console().print(f"Exported {rows:,} tasks to {path}.", highlight=False)
 
 
