@@ -60,3 +60,22 @@ def test_every_command_answers(scratch_url: str, state: str) -> None:
     for command in (["migrate"], ["migrate", "current"], ["seed", "--tasks", "3"], ["demo", "--tasks", "3"]):
         result = todo_data(*command, *url)
         assert result.exit_code == 0, (command, result.stdout, result.stderr)
+
+
+async def test_report_names_a_missing_status_or_user_instead_of_nan(sqlite_url: str) -> None:
+    from tests.integration.scratch import Scratch
+    from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
+
+    engine = create_engine(sqlite_url)
+    await migrations.upgrade(engine)
+    scratch = Scratch(backend="sqlite", url=sqlite_url, engine=engine)
+    try:
+        await drop_not_null(scratch, ["user_id", "status"])
+        await insert_raw(scratch, status=None)
+        await insert_raw(scratch, user_id=None)
+    finally:
+        await engine.dispose()
+    report = CliRunner().invoke(app, ["report", "--database-url", sqlite_url], env={"COLUMNS": "200"})
+    assert report.exit_code == 0, report.stderr
+    assert "nan" not in report.stdout.lower()
+    assert report.stdout.count("(missing)") >= 2  # the status row and the user row

@@ -144,9 +144,11 @@ def _cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return "(missing)"  # a NULL written by another client: say so, never "nan"
     if isinstance(value, float):
         return f"{value:.3f}"
-    return "" if value is None or value is pd.NA else str(value)
+    return str(value)
 
 
 @contextmanager
