@@ -22,7 +22,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -350,7 +350,7 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
                 yield whole.slice(offset, chunk_size)
             return
         decoder = CopyDecoder(query.kinds, batch_rows=chunk_size)
-        queue: asyncio.Queue[pa.Table | BaseException | None] = asyncio.Queue(maxsize=1)
+        queue: asyncio.Queue[pa.Table] = asyncio.Queue(maxsize=1)
 
         async def hand_over(batches: list[Batch]) -> None:
             for batch in batches:
@@ -361,26 +361,33 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
             await hand_over(decoder.take())
 
         async def produce() -> None:
-            try:
-                await driver.copy_from_query(query.copy_select(utf8=utf8), output=receive, format="binary")
-                decoder.finish()
-                await hand_over(decoder.take())
-            except Exception as exc:
-                await queue.put(exc)
-                return
-            await queue.put(None)
+            await driver.copy_from_query(query.copy_select(utf8=utf8), output=receive, format="binary")
+            decoder.finish()
+            await hand_over(decoder.take())
 
         producer = asyncio.create_task(produce())
         try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                producer.result()  # the COPY's error, if it failed
+                while not queue.empty():
+                    yield queue.get_nowait()
+                return
         finally:
             if not producer.done():
+                # Stopped early. asyncpg cannot abandon a COPY half read and use the
+                # connection again, so it is closed at once (the server then stops too) and
+                # SQLAlchemy replaces it, as after a lost connection.
+                await conn.invalidate()
                 producer.cancel()
-                with suppress(asyncio.CancelledError):
-                    await producer
+                await asyncio.wait({producer})
+                if not producer.cancelled():
+                    producer.exception()  # retrieved: the closed connection's error, expected
 
 
 # -- SQLite ------------------------------------------------------------------------------------------

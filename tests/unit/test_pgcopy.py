@@ -96,7 +96,20 @@ SAMPLE_ROWS: list[list[Any]] = [
         INFINITY,
         (-1, 0, 0),
     ],
-    [1, 1, 1, -1.0, 1e308, False, "", "ffffffff-ffff-ffff-ffff-ffffffffffff", MINUS_INFINITY, INFINITY, MINUS_INFINITY, (0, 0, -1)],
+    [
+        1,
+        1,
+        1,
+        -1.0,
+        1e308,
+        False,
+        "",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        MINUS_INFINITY,
+        INFINITY,
+        MINUS_INFINITY,
+        (0, 0, -1),
+    ],
 ]
 
 
