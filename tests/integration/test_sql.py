@@ -159,7 +159,8 @@ async def test_postgresql_parameters_take_lists_nulls_and_text_for_any_type(post
     assert frame["id"].tolist() == [str(value) for value in wanted]
     frame = await queries.sql(
         postgres_engine,
-        "SELECT count(*) AS n FROM tasks WHERE created_at < :until AND (CAST(:user AS text) IS NULL OR user_id = :user)",
+        "SELECT count(*) AS n FROM tasks"
+        " WHERE created_at < :until AND (CAST(:user AS text) IS NULL OR user_id = :user)",
         {"until": "2025-05-01T14:00:00Z", "user": None},
     )
     assert frame["n"].tolist() == [2]

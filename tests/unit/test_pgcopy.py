@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import uuid
@@ -59,7 +60,7 @@ def stream(kinds: list[Kind], rows: list[list[Any]], *, extension: bytes = b"") 
 def decode(data: bytes, kinds: list[Kind], *, chunks: list[int] | None = None, batch_rows: int = 3) -> list[pa.Array]:
     decoder = CopyDecoder(kinds, batch_rows=batch_rows)
     cuts = [0, *(chunks or []), len(data)]
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         decoder.feed(data[start:end])
     decoder.finish()
     return assemble(decoder.take(), kinds)
