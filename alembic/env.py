@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from alembic import context
 from todo_data.database import create_engine, direct_url
-from todo_data.migrations import environment_options
+from todo_data.migrations import environment_options, lock_timeout_ms
 from todo_data.runner import run
 from todo_data.settings import get_settings
 from todo_data.urls import parse_database_url
@@ -47,8 +48,12 @@ def _run_sync(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async(engine: AsyncEngine) -> None:
+async def _run_async(engine: AsyncEngine, *, lock_timeout_ms: int | None = None) -> None:
     async with engine.connect() as connection:
+        if lock_timeout_ms is not None and connection.dialect.name == "postgresql":
+            # A session of its own (NullPool): the setting ends with it.
+            await connection.execute(text(f"SET lock_timeout = {lock_timeout_ms}"))
+            await connection.commit()
         await connection.run_sync(_run_sync)
         await connection.commit()
 
@@ -57,7 +62,9 @@ async def _run_on_new_engine() -> None:
     # Migrations need a session of their own: a pooled endpoint hands over to its direct one.
     engine = create_engine(direct_url(_url()), poolclass=NullPool)
     try:
-        await _run_async(engine)
+        # `alembic upgrade` waits DATABASE_LOCK_TIMEOUT for each lock too (without the
+        # retries of todo_data.migrations, which the alembic command does not run).
+        await _run_async(engine, lock_timeout_ms=lock_timeout_ms(None))
     finally:
         await engine.dispose()
 

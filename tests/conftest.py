@@ -1,11 +1,18 @@
 """Shared fixtures: SQLite engines, and a real PostgreSQL shaped like Neon.
 
 PostgreSQL comes from ``TEST_DATABASE_URL`` when it is set (e.g. a Neon branch: the
-tests truncate its tasks table; ``TEST_DATABASE_POOLED_URL`` names its pooled
-endpoint), otherwise from a throwaway cluster with PgBouncer in transaction mode in
-front of it, started once for the session (see :mod:`todo_data.testing`). Without
-either, PostgreSQL tests are skipped with the reason, except in CI (``CI=true``), where
-that is a failure. Schemas are always built by running the migrations.
+tests truncate its tasks table and create scratch databases beside it, which its role
+needs CREATEDB for, as a Neon branch owner has), otherwise from a throwaway cluster with
+PgBouncer in transaction mode in front of it, started once for the session (see
+:mod:`todo_data.testing`). The pooled endpoint is ``TEST_DATABASE_POOLED_URL``, else
+derived for a Neon host (``-pooler``). Whatever is missing makes its tests skip with the
+reason, except in CI (``CI=true``), where that is a failure. Schemas are always built by
+running the migrations.
+
+``TEST_DATABASE_URL`` and ``TEST_DATABASE_POOLED_URL`` are read once, when the session
+starts; then every test runs without any ``DATABASE_*``/``TEST_DATABASE_*`` variable, in
+its own working directory, with an empty ``.env`` above it, so neither the developer's
+environment nor their ``.env`` can change an outcome.
 """
 
 from __future__ import annotations
@@ -15,21 +22,77 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
-from todo_data import migrations
+from todo_data import migrations, run
 from todo_data.database import connect, create_engine
-from todo_data.errors import DatabaseConnectionError
-from todo_data.settings import get_settings
-from todo_data.testing import ClusterUnavailable, PgBouncer, PostgresCluster, start_cluster, start_pgbouncer
+from todo_data.errors import DatabaseConnectionError, SettingsError, driver_message
+from todo_data.settings import DEFAULT_DATABASE_URL, get_settings, load_settings
+from todo_data.testing import ClusterUnavailable, PostgresCluster, start_cluster, start_pgbouncer
+from todo_data.urls import is_neon_pooler_host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(what: str, reason: object) -> NoReturn:
+    """Skip with the reason, or fail in CI: a missing server never passes silently there."""
+    if in_ci():
+        pytest.fail(f"CI needs {what} for the integration tests: {reason}")
+    pytest.skip(f"no {what} for integration tests: {reason}")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``TEST_DATABASE_URL`` and ``TEST_DATABASE_POOLED_URL`` (environment or ``.env``)."""
+
+    url: str | None
+    pooled_url: str | None
+
+
+@lru_cache(maxsize=1)
+def server_settings() -> ServerSettings:
+    """Read once, before any test hides the variables (see :func:`_isolated_settings`)."""
+    # The DATABASE_* settings are the application's, not the tests': a broken one of the
+    # developer's must not stop the test server from being found.
+    settings = load_settings(
+        database_url=DEFAULT_DATABASE_URL,
+        database_pooled=None,
+        database_direct_url=None,
+        database_statement_timeout=None,
+    )
+    return ServerSettings(url=settings.test_database_url, pooled_url=settings.test_database_pooled_url)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    try:
+        server_settings()
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def neon_pooled_url(url: str) -> str | None:
+    """The pooled endpoint of a Neon URL (``ep-x`` → ``ep-x-pooler``); None for other hosts."""
+    parsed = make_url(url)
+    host = parsed.host or ""
+    label, _, rest = host.partition(".")
+    if not (label.startswith("ep-") and host.endswith(".neon.tech")):
+        return None
+    pooled = label if is_neon_pooler_host(host) else f"{label}-pooler"
+    return parsed.set(host=f"{pooled}.{rest}").render_as_string(hide_password=False)
 
 
 @dataclass
@@ -38,63 +101,92 @@ class PostgresServer:
 
     url: str
     cluster: PostgresCluster | None = None
+    scratch_databases: list[str] = field(default_factory=list)
 
     def scratch_url(self) -> str:
-        """A new empty database (throwaway cluster only)."""
-        if self.cluster is None:
-            pytest.skip("scratch databases need the throwaway cluster, not TEST_DATABASE_URL")
-        return self.cluster.create_database(f"scratch_{uuid.uuid4().hex[:12]}")
+        """A new empty database beside ``url``, owned by its role; dropped when the session ends.
+
+        Created by the role itself (which needs CREATEDB), so it works the same on the
+        throwaway cluster and on a Neon branch.
+        """
+        name = f"scratch_{uuid.uuid4().hex[:12]}"
+        try:
+            run(self._admin(f'CREATE DATABASE "{name}"'))
+        except DBAPIError as exc:
+            _unavailable("scratch databases", f"{driver_message(exc)} (the role of TEST_DATABASE_URL needs CREATEDB)")
+        self.scratch_databases.append(name)
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_scratch_databases(self) -> None:
+        while self.scratch_databases:
+            # FORCE ends the connections a test left open (PostgreSQL 13+).
+            run(self._admin(f'DROP DATABASE IF EXISTS "{self.scratch_databases.pop()}" WITH (FORCE)'))
+
+    async def _admin(self, statement: str) -> None:
+        # CREATE/DROP DATABASE cannot run inside a transaction block.
+        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dotenv_boundary(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An empty ``.env`` above every test's directory: the upward search stops there."""
+    (tmp_path_factory.getbasetemp() / ".env").write_text("")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Each test reads settings from its own clean environment, not the developer's .env."""
-    for name in ("DATABASE_URL", "DATABASE_POOLED", "DATABASE_DIRECT_URL", "DATABASE_STATEMENT_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
+    """Each test reads settings from its own clean environment, not the developer's."""
+    for name in list(os.environ):
+        if name.startswith(("DATABASE_", "TEST_DATABASE_")):
+            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
 
 
-def _unavailable(what: str, exc: Exception) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"CI needs {what} for the integration tests: {exc}")
-    pytest.skip(f"no {what} for integration tests: {exc}")
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    url = get_settings().test_database_url  # the environment or .env
+    url = server_settings().url
     if url:
-        yield PostgresServer(url=url)
+        server = PostgresServer(url=url)
+        try:
+            yield server
+        finally:
+            server.drop_scratch_databases()
         return
     try:
         cluster = start_cluster()
     except ClusterUnavailable as exc:
         _unavailable("PostgreSQL", exc)
-        raise
     try:
         yield PostgresServer(url=cluster.url(), cluster=cluster)
     finally:
-        cluster.stop()
+        cluster.stop()  # its scratch databases go with it
 
 
 @pytest.fixture(scope="session")
 def pooled_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The pooled endpoint (PgBouncer, transaction mode) in front of the test database."""
     if postgres_server.cluster is None:
-        url = get_settings().test_database_pooled_url
+        url = server_settings().pooled_url or neon_pooled_url(postgres_server.url)
         if not url:
-            pytest.skip("set TEST_DATABASE_POOLED_URL to test the pooled endpoint of TEST_DATABASE_URL")
+            _unavailable(
+                "pooled endpoint",
+                "set TEST_DATABASE_POOLED_URL to the pooled endpoint of TEST_DATABASE_URL "
+                "(derived only for Neon hosts)",
+            )
         yield url
         return
-    bouncer: PgBouncer | None = None
     try:
         bouncer = start_pgbouncer(postgres_server.cluster)
     except ClusterUnavailable as exc:
         _unavailable("PgBouncer", exc)
-        raise
     try:
         yield bouncer.url()
     finally:

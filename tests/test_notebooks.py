@@ -41,8 +41,10 @@ def test_notebooks_say_what_they_need_first(path: Path) -> None:
     assert "DATABASE_URL" in first.source and "Neon" in first.source
 
 
-def execute(path: Path, cwd: Path) -> nbformat.NotebookNode:
+def execute(path: Path, cwd: Path, *, cells: int | None = None) -> nbformat.NotebookNode:
+    """The notebook (or its first ``cells`` cells) executed by a kernel started in ``cwd``."""
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells = notebook.cells[:cells]
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
     return notebook
 
@@ -58,7 +60,7 @@ def result_of(notebook: nbformat.NotebookNode, code: str) -> dict[str, str]:
     return dict(result["data"])
 
 
-def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode) -> None:
+def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode, *, postgresql: bool) -> None:
     """The verification notebooks must not just run: their verdicts must be good."""
     if path.stem.startswith("02"):
         assert "OK: every check passed" in result_of(notebook, "checks.verify(")["text/html"]
@@ -66,8 +68,28 @@ def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode) -> None:
     if path.stem.startswith("03"):
         assert "'up to date': True" in result_of(notebook, "migrations.current(")["text/plain"]
         assert result_of(notebook, "migrations.drift(")["text/plain"].startswith("Empty DataFrame")
-        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/plain"]
-        assert "upgrade" in roundtrip and "downgrade" in roundtrip and "False" not in roundtrip
+        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/html"]
+        assert "upgrade 0002 again" in roundtrip and "1,000 rows unchanged (same checksum)" in roundtrip
+        assert "False" not in roundtrip and "differs" not in roundtrip
+        lint = result_of(notebook, "migrations.lint()")["text/plain"]
+        assert "'lint applies to': 'PostgreSQL (Neon)'" in lint and "'findings': 0" in lint
+        assert result_of(notebook, "findings  #")["text/plain"].startswith("Empty DataFrame")
+        trace = result_of(notebook, "migrations.trace(")["text/html"]
+        if postgresql:
+            assert "CREATE TRIGGER trg_tasks_updated_at" in trace and "ShareRowExclusiveLock" in trace
+            assert "AccessExclusiveLock" not in trace.split("CREATE FUNCTION", 1)[1]  # revision 0002's rows
+        else:
+            assert "trace applies to PostgreSQL" in trace
+
+
+def first_code_cell_shows(notebook: nbformat.NotebookNode) -> str:
+    """What the cell that opens the database (the first code cell) displays."""
+    cell = next(c for c in notebook.cells if c.cell_type == "code")
+    assert "demo.open_database(" in cell.source
+    (result,) = [out for out in cell.outputs if out.get("output_type") == "execute_result"]
+    text: str = result["data"]["text/plain"]
+    assert "0x" not in text  # a description, not <AsyncEngine object at 0x…>
+    return text
 
 
 def images(notebook: nbformat.NotebookNode) -> int:
@@ -78,7 +100,11 @@ def images(notebook: nbformat.NotebookNode) -> int:
 def test_notebook_runs_on_the_embedded_sqlite_demo_database(path: Path, tmp_path: Path) -> None:
     notebook = execute(path, tmp_path)
     assert (tmp_path / "todo_data.db").is_file()
-    assert_checks_passed(path, notebook)
+    shown = first_code_cell_shows(notebook)
+    assert shown.startswith("Demo database: sample data, not yours.")
+    assert f"SQLite database {tmp_path.resolve() / 'todo_data.db'}" in shown
+    assert "set DATABASE_URL" in shown and "DATABASE_URL=postgresql://" in shown
+    assert_checks_passed(path, notebook, postgresql=False)
     if path.stem.startswith("01"):
         assert images(notebook) == 4
 
@@ -112,7 +138,16 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
         monkeypatch.setenv("DATABASE_DIRECT_URL", postgres_server.url)
     notebook = execute(path, tmp_path)
     assert not (tmp_path / "todo_data.db").exists()
-    assert_checks_passed(path, notebook)
+    opened = make_url(url)
+    shown = first_code_cell_shows(notebook)
+    assert shown.startswith(
+        f'PostgreSQL database "{opened.database}" on {opened.host}:{opened.port} as user "{opened.username}"'
+    )
+    assert ("pooled endpoint" if pooled else "direct endpoint") in shown
+    assert ("read-write" if path.stem.startswith("02") else "read-only") in shown  # 02's probe writes
+    assert "DATABASE_URL from the environment." in shown
+    assert "demo" not in shown.lower()
+    assert_checks_passed(path, notebook, postgresql=True)
     text = all_output_text(notebook)
     password = make_url(url).password
     assert password
@@ -124,3 +159,18 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
             out["data"]["text/plain"] for out in notebook.cells[3].outputs if out.get("output_type") == "execute_result"
         ]
         assert shown == [expected_counts]
+
+
+def test_a_kernel_started_in_notebooks_reads_the_projects_dotenv(
+    tmp_path: Path, pg_engine: AsyncEngine, postgres_server: PostgresServer
+) -> None:
+    """JupyterLab starts kernels in notebooks/: the project's .env above it must be found."""
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / ".env").write_text(f"DATABASE_URL={postgres_server.url}\n")
+    opening = execute(NOTEBOOKS[0], project / "notebooks", cells=2)  # up to the cell that opens the database
+    assert not (project / "notebooks" / "todo_data.db").exists()  # no silent demo database
+    shown = first_code_cell_shows(opening)
+    assert shown.startswith('PostgreSQL database "todo_test"') and f"DATABASE_URL from {project / '.env'}." in shown
+    password = make_url(postgres_server.url).password or ""
+    assert password and password not in all_output_text(opening)

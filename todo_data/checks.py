@@ -4,9 +4,13 @@
   itself describes them (PostgreSQL's catalog, SQLite's stored schema).
 - :func:`probe`: every invalid write the rules forbid, each tried and rolled back:
   proof that the database itself refuses them.
-- :func:`violations`: stored rows that break today's Python rules.
+- :func:`violations`: stored rows that break today's rules.
 - :func:`verify`: the migration revision, :func:`~todo_data.migrations.drift`, the probe
   and the violations in one table and one verdict.
+
+The probe and the violations read the rule table (:data:`todo_data.rules.RULES`) when
+they run: the probe tries each rule's probe values, the violations apply each rule's SQL
+predicate for the database at hand.
 
 Sync code calls them through :func:`todo_data.run`.
 """
@@ -17,32 +21,24 @@ import html
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Table, Text, cast, func, inspect, literal, or_, select, text, union_all
+from sqlalchemy import Select, Table, Text, cast, func, inspect, literal, select, text, union_all
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data import migrations
+from todo_data import migrations, rules
 from todo_data.database import Source, connect, describe, require_tasks_table
 from todo_data.errors import InvalidArgumentError, SchemaNotReadyError, driver_message
-from todo_data.models import Task, TaskStatus
-from todo_data.rules import (
-    CHECK_RULES,
-    MAX_DESCRIPTION_LENGTH,
-    MAX_TITLE_LENGTH,
-    MAX_USER_ID_LENGTH,
-    PRIMARY_KEY_NAME,
-    TABLE_NAME,
-    CheckRule,
-)
+from todo_data.models import Task
+from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, strip_sql
+from todo_data.triggers import live_triggers
 
 #: The columns of :func:`constraints`' frame.
 CONSTRAINT_COLUMNS: Final = ("name", "kind", "columns", "definition")
@@ -54,19 +50,12 @@ VIOLATION_COLUMNS: Final = ("id", "column", "rule", "value")
 VERIFY_COLUMNS: Final = ("check", "ok", "detail")
 
 #: The longest text shown as it is; longer values read ``'ddd…' (1001 chars)``.
-DISPLAY_LENGTH: Final = 20
+DISPLAY_LENGTH: Final = 40
 
 Progress = Callable[[str], object]
 
 _TABLE: Final[Table] = Task.__table__  # type: ignore[attr-defined]
-_KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4}
-_MAX_LENGTHS: Final = {
-    "user_id": MAX_USER_ID_LENGTH,
-    "title": MAX_TITLE_LENGTH,
-    "description": MAX_DESCRIPTION_LENGTH,
-}
-# What Python's str.strip() removes (every Unicode whitespace character; the last is U+3000).
-_WHITESPACE: Final = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
+_KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4, "trigger": 5}
 
 
 # ------------------------------------------------------------------------------ constraints
@@ -75,10 +64,11 @@ _WHITESPACE: Final = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace(
 async def constraints(source: Source) -> pd.DataFrame:
     """The live primary key, indexes and constraints of the tasks table, from the database.
 
-    Columns: name, kind (``primary_key``, ``index``, ``check``; ``unique`` and
-    ``foreign_key`` if any exist), columns (comma-separated) and definition, as the
-    database states it (PostgreSQL's ``pg_get_constraintdef``/``pg_get_indexdef``, or the
-    SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
+    Columns: name, kind (``primary_key``, ``index``, ``check``, ``trigger``; ``unique`` and
+    ``foreign_key`` if any exist), columns (comma-separated; for a trigger, the columns
+    its definition and function mention) and definition, as the database states it
+    (PostgreSQL's ``pg_get_constraintdef``/``pg_get_indexdef``/``pg_get_triggerdef``, or
+    the SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
     """
     async with connect(source) as conn:
         await require_tasks_table(conn, source)
@@ -87,6 +77,7 @@ async def constraints(source: Source) -> pd.DataFrame:
             rows = [dict(row._mapping) for row in result]
         else:
             rows = await conn.run_sync(_sqlite_constraints)
+        rows += await conn.run_sync(_triggers)
     rows.sort(key=lambda row: (_KIND_ORDER.get(row["kind"], 9), row["name"]))
     return pd.DataFrame(rows, columns=list(CONSTRAINT_COLUMNS))
 
@@ -152,6 +143,16 @@ def _sqlite_constraints(connection: Connection) -> list[dict[str, Any]]:
     return rows
 
 
+def _triggers(connection: Connection) -> list[dict[str, Any]]:
+    columns = [column.name for column in _TABLE.columns]
+    rows = []
+    for trigger in live_triggers(connection, TABLE_NAME):
+        sql = f"{trigger.definition} {trigger.function_body}"
+        used = ", ".join(name for name in columns if re.search(rf"\b{re.escape(name)}\b", sql))
+        rows.append(_constraint(trigger.name, "trigger", used, trigger.definition))
+    return rows
+
+
 def _constraint(name: str | None, kind: str, columns: str, definition: str) -> dict[str, Any]:
     return {"name": name or "(unnamed)", "kind": kind, "columns": columns, "definition": definition}
 
@@ -161,42 +162,32 @@ def _constraint(name: str | None, kind: str, columns: str, definition: str) -> d
 
 @dataclass(frozen=True)
 class _Probe:
-    """One invalid write: a valid row with one column set to a forbidden value."""
+    """One invalid write: a valid row with one column set to a value a rule forbids."""
 
     rule: str
     column: str
     value: Any
-    duplicate_id: bool = False
 
     @property
     def shown(self) -> str:
-        return "the id of an existing row" if self.duplicate_id else display(self.value)
-
-
-def _check_probes(rule: CheckRule) -> Iterator[_Probe]:
-    if rule.short_name.endswith("_not_empty"):
-        yield _Probe(rule.name, rule.column, "")
-        yield _Probe(rule.name, rule.column, "   ")
-    elif rule.short_name.endswith("_max_length"):
-        yield _Probe(rule.name, rule.column, rule.column[0] * (_MAX_LENGTHS[rule.column] + 1))
+        return f"the {self.column} of an existing row" if self.value is EXISTING_VALUE else display(self.value)
 
 
 def _probes() -> list[_Probe]:
-    """The invalid writes :func:`probe` tries, derived from the rules and the model."""
-    found: list[_Probe] = []
-    for column in _TABLE.columns:
-        if not column.nullable:
-            found.append(_Probe(f"{column.name} NOT NULL", column.name, None))
-        found.extend(probe for rule in CHECK_RULES if rule.column == column.name for probe in _check_probes(rule))
-    found.append(_Probe(PRIMARY_KEY_NAME, "id", None, duplicate_id=True))
-    return found
+    """The invalid writes :func:`probe` tries: every probe value of every rule in the table."""
+    return [
+        _Probe(rule.enforced_by or f"{rule.column} {rule.kind}", rule.column, value)
+        for rule in rules.RULES
+        for value in rule.probes
+    ]
 
 
 async def probe(source: Source) -> pd.DataFrame:
     """Try every write the rules forbid; report whether the database rejected each one.
 
-    Each write is a valid row with one value broken (a NULL in a NOT NULL column, an
-    empty or blank title, a title one character too long, a duplicate id, …) and runs in
+    The writes come from the rules (:data:`todo_data.rules.RULES`): each rule's probe
+    values, each in a valid row (a NULL in a NOT NULL column, an empty or blank title, a
+    title one character too long, a duplicate id, …). Each runs in
     its own savepoint, which is rolled back: no row is left behind, even where a
     constraint is missing and the write succeeds. Columns: rule (the constraint or
     ``<column> NOT NULL``), column, value (shortened for display), rejected and error
@@ -224,16 +215,9 @@ async def probe(source: Source) -> pd.DataFrame:
 
 
 def _valid_row() -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "id": uuid.uuid4(),
-        "user_id": "probe",
-        "title": "probe",
-        "description": None,
-        "status": TaskStatus.PENDING.value,
-        "created_at": now,
-        "updated_at": now,
-    }
+    # The model's own output: valid under today's Python rules by construction.
+    task = Task(user_id="probe", title="probe")
+    return {column.name: getattr(task, column.name) for column in _TABLE.columns}
 
 
 async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[bool, str | None]:
@@ -242,9 +226,10 @@ async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[
     savepoint = await conn.begin_nested()
     try:
         row = _valid_row()
-        if attempt.duplicate_id:
-            await conn.execute(_TABLE.insert().values(**row))
-            row = {**_valid_row(), "id": row["id"]}
+        if attempt.value is EXISTING_VALUE:
+            existing = _valid_row()
+            await conn.execute(_TABLE.insert().values(**existing))
+            row[attempt.column] = existing[attempt.column]
         else:
             row[attempt.column] = attempt.value
         await conn.execute(_TABLE.insert().values(**row))
@@ -265,22 +250,25 @@ async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[
 
 
 async def violations(source: Source) -> pd.DataFrame:
-    """Stored rows that break today's Python rules, found in SQL.
+    """Stored rows that break today's rules, found in SQL.
 
-    One row per broken rule and task: id, column, rule and value (shortened for display).
-    Finds what the database constraints would not have caught: rows written before a
-    constraint existed or while one was missing (blank or too long text), statuses the
-    code does not know, NULLs, timestamps that are not timezone-aware (a PostgreSQL
-    column ``timestamp without time zone``) or not readable as one (SQLite text), and,
-    on SQLite, NUL characters that PostgreSQL could not store. Blank means only
-    whitespace, as Python's ``str.strip`` sees it. Empty when every row is valid.
+    One row per broken rule and task: id, column, rule (its message, e.g. ``must not be
+    blank``) and value (shortened for display), ordered by id, column and rule. Every
+    rule of :data:`todo_data.rules.RULES` is looked for with its own predicate for this
+    database, so the checks are those of the Python layer, blank meaning empty after
+    ``str.strip()``: what the database constraints would not have caught (rows written
+    before a constraint existed or while one was missing, or by another client): blank
+    or too long text, NULLs, statuses the code does not know, duplicate ids, timestamps
+    that are ±infinity (PostgreSQL), naive (a PostgreSQL column altered to ``timestamp
+    without time zone``), unreadable or not the canonical UTC text (SQLite), and, on
+    SQLite, NUL characters that PostgreSQL could not store. Empty when every row is valid.
+
+    >>> await violations(engine)    # doctest: +SKIP
     """
     async with connect(source) as conn:
         await require_tasks_table(conn, source)
-        dialect = conn.dialect.name
-        naive = await _naive_timestamp_columns(conn) if dialect == "postgresql" else set()
-        query = union_all(*_violation_queries(dialect, naive)).order_by("id", "column", "rule")
-        result = await conn.execute(query)
+        queries = _violation_queries(rules.RULES, conn.dialect.name)
+        result = await conn.execute(union_all(*queries))
         rows = [
             {
                 "id": _canonical_id(row.id),
@@ -290,70 +278,32 @@ async def violations(source: Source) -> pd.DataFrame:
             }
             for row in result
         ]
+    # Sorted here, not in SQL: the canonical id is the same text on every backend.
+    rows.sort(key=lambda row: (row["id"] is None, row["id"] or "", row["column"], row["rule"]))
     return pd.DataFrame(rows, columns=list(VIOLATION_COLUMNS))
 
 
-def _violation_queries(dialect: str, naive: set[str]) -> list[Any]:
-    tasks = sql_table(TABLE_NAME, *(sql_column(column.name) for column in _TABLE.columns))
-    c = tasks.c
-
-    def stripped(column: ColumnElement[Any]) -> ColumnElement[Any]:
-        trim = func.btrim if dialect == "postgresql" else func.trim
-        return trim(column, literal(_WHITESPACE))
-
-    checks: list[tuple[str, str, ColumnElement[bool]]] = [
-        ("user_id", "required", c.user_id.is_(None)),
-        ("user_id", "must not be blank", func.length(stripped(c.user_id)) == 0),
-        ("user_id", f"at most {MAX_USER_ID_LENGTH} characters", func.length(c.user_id) > MAX_USER_ID_LENGTH),
-        ("title", "required", c.title.is_(None)),
-        ("title", "must not be empty or blank", func.length(stripped(c.title)) == 0),
-        (
-            "title",
-            f"at most {MAX_TITLE_LENGTH} characters after stripping",
-            func.length(stripped(c.title)) > MAX_TITLE_LENGTH,
-        ),
-        (
-            "description",
-            f"at most {MAX_DESCRIPTION_LENGTH} characters",
-            func.length(c.description) > MAX_DESCRIPTION_LENGTH,
-        ),
-        (
-            "status",
-            "unknown status (not a TaskStatus)",
-            or_(c.status.is_(None), c.status.not_in([status.value for status in TaskStatus])),
-        ),
-    ]
-    for name in ("created_at", "updated_at"):
-        column = c[name]
-        checks.append((name, "required", column.is_(None)))
-        if name in naive:
-            checks.append((name, "timezone-aware (the column is timestamp without time zone)", column.is_not(None)))
-        if dialect == "sqlite":
-            checks.append((name, "not a readable timestamp", func.datetime(column).is_(None) & column.is_not(None)))
-    if dialect == "sqlite":
-        for name in ("user_id", "title", "description"):
-            checks.append((name, "no NUL characters (PostgreSQL cannot store them)", func.instr(c[name], "\x00") > 0))
-    return [
-        select(
-            cast(c.id, Text).label("id"),
-            literal(name, Text).label("column"),
-            literal(rule, Text).label("rule"),
-            func.substr(cast(c[name], Text), 1, DISPLAY_LENGTH + 1).label("value"),
-            func.length(cast(c[name], Text)).label("length"),
-        ).where(condition)
-        for name, rule, condition in checks
-    ]
-
-
-async def _naive_timestamp_columns(conn: AsyncConnection) -> set[str]:
-    result = await conn.execute(
-        text(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = :table AND data_type = 'timestamp without time zone'"
-        ),
-        {"table": TABLE_NAME},
-    )
-    return set(result.scalars())
+def _violation_queries(table_rules: tuple[Rule, ...], dialect: str) -> list[Select[Any]]:
+    """One SELECT per rule that ``dialect`` can break: the rows its predicate finds."""
+    names = dict.fromkeys(["id", *(rule.column for rule in table_rules)])
+    tasks = sql_table(TABLE_NAME, *(sql_column(name) for name in names))
+    queries: list[Select[Any]] = []
+    for rule in table_rules:
+        stored = tasks.c[rule.column]
+        value = strip_sql(stored, dialect) if rule.column in STRIPPED else stored
+        condition = rule.violated(value, dialect)
+        if condition is None:
+            continue  # this database cannot hold a value that breaks the rule
+        queries.append(
+            select(
+                cast(tasks.c.id, Text).label("id"),
+                literal(rule.column, Text).label("column"),
+                literal(rule.message, Text).label("rule"),
+                func.substr(cast(stored, Text), 1, DISPLAY_LENGTH + 1).label("value"),
+                func.length(cast(stored, Text)).label("length"),
+            ).where(condition)
+        )
+    return queries
 
 
 def _canonical_id(raw: str | None) -> str | None:

@@ -8,32 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import demo as demo_db
-from todo_data.database import create_engine, describe
-from todo_data.errors import TodoDataError, driver_message
-from todo_data.runner import run
-from todo_data.urls import scrub
+from todo_data import demo as demo_db  # light: its own imports wait until a database is opened
+from todo_data.errors import TodoDataError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-# pandas, Alembic and the query modules load inside the commands that use them, so
-# `todo-data --help` and argument errors answer fast.
+# Only Typer loads at import time. SQLAlchemy, pydantic-settings, pandas, Alembic and Rich
+# load inside the commands that use them, so `todo-data --help` and argument errors
+# answer fast (benchmarks/startup.py measures it; tests/test_cli.py keeps it so).
 
 T = TypeVar("T")
 
 EPILOG = (
-    "Every command reads DATABASE_URL (environment or .env) unless --database-url is given. "
-    "A Neon connection string works as pasted."
+    "Every command reads DATABASE_URL (the environment, or the nearest .env from the working directory up) "
+    "unless --database-url is given. A Neon connection string works as pasted."
 )
 app = typer.Typer(
     help="Inspect and verify the Todo application's database (Neon PostgreSQL or SQLite).",
@@ -51,13 +49,28 @@ migrate_app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(migrate_app, name="migrate")
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
+
+
+@cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def errors() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="Database URL (default: DATABASE_URL from the environment or .env)."),
+    typer.Option(
+        "--database-url", help="Database URL (default: DATABASE_URL from the environment or the nearest .env)."
+    ),
 ]
 
 
@@ -67,12 +80,19 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"error: {message}", markup=False, highlight=False)
+    errors().print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(1)
 
 
 def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) -> T:
     """Run one library call on a fresh engine; turn every failure into one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from todo_data.database import create_engine, describe
+    from todo_data.errors import driver_message
+    from todo_data.runner import run
+    from todo_data.urls import scrub
+
     engine: AsyncEngine | None = None
 
     async def body() -> T:
@@ -99,6 +119,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:
     import pandas as pd
+    from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
@@ -123,8 +144,10 @@ def _cell(value: object) -> str:
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
     ) as bar:
         task = bar.add_task(description, total=None)
 
@@ -135,9 +158,9 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _print_report(status: pd.DataFrame, per_user: pd.DataFrame, *, top: int) -> None:
-    console.print(_table(status, title="Tasks by status"))
+    console().print(_table(status, title="Tasks by status"))
     busiest = per_user.sort_values(["total", "user_id"], ascending=[False, True]).head(top)
-    console.print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
+    console().print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
 
 
 async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -166,6 +189,7 @@ def demo(
 
     Example: todo-data demo
     """
+    from todo_data.database import describe
     from todo_data.settings import DEFAULT_DATABASE_URL
 
     async def body(engine: AsyncEngine) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
@@ -174,16 +198,26 @@ def demo(
 
     with _progress("Seeding") as progress:
         added, status, per_user, where = _run(body, database_url or DEFAULT_DATABASE_URL)
-    console.print(f"{where}: added {added:,} sample tasks.", highlight=False)
+    console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
     _print_report(status, per_user, top=5)
 
 
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout",
+        help="Seconds to wait for each lock (PostgreSQL) before retrying; 0 waits as long as it takes "
+        "(default: DATABASE_LOCK_TIMEOUT, else 5).",
+    ),
+]
+
+
 @migrate_app.callback(invoke_without_command=True)
-def migrate(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
+def migrate(ctx: typer.Context, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Upgrade to the newest revision when no subcommand is given."""
     ctx.obj = database_url
     if ctx.invoked_subcommand is None:
-        up(ctx, "head", database_url)
+        up(ctx, "head", database_url, lock_timeout)
 
 
 def _url(ctx: typer.Context, database_url: str | None) -> str | None:
@@ -191,21 +225,101 @@ def _url(ctx: typer.Context, database_url: str | None) -> str | None:
 
 
 @migrate_app.command()
-def up(ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None) -> None:
-    """Upgrade to REVISION (default: head). Example: todo-data migrate up"""
+def up(
+    ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None
+) -> None:
+    """Upgrade to REVISION (default: head). Example: todo-data migrate up --lock-timeout 2"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.upgrade(e, revision), _url(ctx, database_url))
-    console.print(f"Database is at revision {new}.", highlight=False)
+    new = _run(lambda e: migrations.upgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
+    console().print(f"Database is at revision {new}.", highlight=False)
 
 
 @migrate_app.command()
-def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None) -> None:
+def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Downgrade to REVISION ("base" removes every table). Example: todo-data migrate down base"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.downgrade(e, revision), _url(ctx, database_url))
-    console.print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
+    new = _run(lambda e: migrations.downgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
+    console().print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
+
+
+ScriptLocation = Annotated[
+    Path | None,
+    typer.Option("--script-location", help="Another Alembic script directory (default: the project's migrations)."),
+]
+
+
+@migrate_app.command()
+def lint(script_location: ScriptLocation = None) -> None:
+    """Check each revision's SQL for PostgreSQL lock and rewrite hazards: one line per finding.
+
+    Exits 1 when any finding is an error (CI can run it before every deploy), 0 otherwise.
+    Needs no database. Example: todo-data migrate lint
+    """
+    from todo_data import migrations
+
+    try:
+        findings = migrations.lint(script_location=script_location)
+        checked = len(list(migrations.script_directory(script_location).walk_revisions()))
+    except TodoDataError as exc:
+        raise _fail(str(exc)) from None
+    for row in findings.itertuples():
+        line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
+        console().print(line, markup=False, highlight=False, soft_wrap=True)
+    failed = int((findings["severity"] == "error").sum())
+    warned = len(findings) - failed
+    console().print(
+        f"{_count(checked, 'revision')} checked: {_count(failed, 'error')}, {_count(warned, 'warning')}.",
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@migrate_app.command()
+def trace(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="The last revision to run (default: head).")] = "head",
+    database_url: DatabaseUrl = None,
+    rows: Annotated[int, typer.Option(min=0, help="Sample rows seeded once the tasks table exists.")] = 10_000,
+    script_location: ScriptLocation = None,
+) -> None:
+    """Run the revisions up to REVISION on a scratch database beside the given one; show each statement's locks.
+
+    Lock modes are PostgreSQL's (AccessExclusiveLock blocks even reads until the revision
+    commits); "rewritten" means the table or index was copied. The given database is
+    never migrated. Example: todo-data migrate trace --database-url "$DATABASE_URL"
+    """
+    from todo_data import migrations
+    from todo_data.settings import get_settings
+
+    try:
+        url = _url(ctx, database_url) or get_settings().database_url
+    except TodoDataError as exc:
+        raise _fail(str(exc)) from None
+    frame = _run(lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location), url)
+    if frame["revision"].isna().all():  # SQLite: the one row says why there is nothing to trace
+        console().print(frame["statement"].iloc[0], highlight=False, soft_wrap=True)
+        return
+    heading = f"Locks each statement took, revisions up to {revision} (held until its revision commits):"
+    console().print(heading, highlight=False, soft_wrap=True)
+    for row in frame.to_dict("records"):
+        relation, locks = row["relation"], row["locks"]
+        taken = f"{relation}: {locks or 'no new lock'}" if isinstance(relation, str) else "no lock"
+        if row["rewritten"]:
+            taken += ", REWRITTEN"
+        milliseconds = row["duration"].total_seconds() * 1000
+        line = f"{row['revision']} {milliseconds:8.1f} ms  {taken}  | {_shortened(str(row['statement']))}"
+        console().print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _shortened(sql: str, limit: int = 80) -> str:
+    return sql if len(sql) <= limit else sql[: limit - 1] + "…"
 
 
 @migrate_app.command()
@@ -216,7 +330,7 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     revision = _run(migrations.current, _url(ctx, database_url))
     head = migrations.head()
     state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
-    console.print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
+    console().print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
 
 
 @migrate_app.command()
@@ -224,7 +338,7 @@ def history() -> None:
     """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
-    console.print(_table(migrations.history(), title="Migrations"))
+    console().print(_table(migrations.history(), title="Migrations"))
 
 
 @app.command()
@@ -247,7 +361,7 @@ def seed(
 
     with _progress("Seeding") as progress:
         added = _run(body, database_url)
-    console.print(f"Added {added:,} tasks.", highlight=False)
+    console().print(f"Added {added:,} tasks.", highlight=False)
 
 
 @app.command()
@@ -267,15 +381,16 @@ def verify(database_url: DatabaseUrl = None) -> None:
     Example: todo-data verify --database-url "$DATABASE_URL"
     """
     from todo_data import checks
+    from todo_data.database import describe
 
     async def body(engine: AsyncEngine) -> tuple[checks.Verification, str]:
         return await checks.verify(engine), describe(engine)
 
     verdict, where = _run(body, database_url)
-    console.print(_table(verdict.frame, title=f"Verification of {where}"))
+    console().print(_table(verdict.frame, title=f"Verification of {where}"))
     if not verdict.ok:
         raise _fail(f"{where}: verification failed: {', '.join(verdict.failures)}")
-    console.print("All checks passed.")
+    console().print("All checks passed.")
 
 
 def main() -> None:

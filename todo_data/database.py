@@ -4,6 +4,10 @@ A source is an :class:`~sqlalchemy.ext.asyncio.AsyncEngine`, an
 :class:`~sqlalchemy.ext.asyncio.AsyncConnection` or an
 :class:`~sqlalchemy.ext.asyncio.AsyncSession`. Functions borrow a connection from it with
 :func:`connect` and never commit or close what they were given.
+
+Engines made by :func:`create_engine` say what they open: ``repr(engine)`` and a
+notebook cell ending in ``engine`` show the backend, host, database, user, read-only and
+pooled (never the password), and :func:`about` gives the same as a :class:`DatabaseInfo`.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import Engine as SyncEngine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -32,19 +39,85 @@ from sqlalchemy.util import await_
 from todo_data.errors import (
     DatabaseConnectionError,
     DatabaseOperationError,
+    InvalidArgumentError,
     SchemaNotReadyError,
     SettingsError,
     driver_message,
 )
 from todo_data.rules import TABLE_NAME
-from todo_data.settings import Settings, get_settings
+from todo_data.settings import Settings, get_settings, statement_timeout_seconds
 from todo_data.urls import DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
 Source: TypeAlias = AsyncEngine | AsyncConnection | AsyncSession
 """Anything a ``todo_data`` database function accepts."""
 
-# What each engine was built for (parsed URL, backend, pooled), by its sync engine.
-_TARGETS: weakref.WeakKeyDictionary[Engine, DatabaseTarget] = weakref.WeakKeyDictionary()
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """What an engine opens, said for people; never contains the password.
+
+    ``str()`` is a few lines (what a notebook shows for an engine), :attr:`summary` one.
+    """
+
+    target: DatabaseTarget
+    """The parsed URL: backend, host, database, user, TLS, pooled."""
+    read_only: bool = False
+    statement_timeout: float | None = None
+    """Seconds; None when statements are not limited."""
+    location: str | None = None
+    """For SQLite, the database file's absolute path (":memory:" in memory)."""
+    title: str | None = None
+    """Said first, e.g. that this is the embedded demo database."""
+    note: str | None = None
+    """Said last, e.g. how to open another database, or where the URL came from."""
+
+    @property
+    def database(self) -> str:
+        """``PostgreSQL database "neondb" on host:5432 as user "u"`` or ``SQLite database /path``."""
+        if self.target.backend == "sqlite":
+            return f"SQLite database {self.location}"
+        return f"PostgreSQL {self.target.describe()}"
+
+    @property
+    def traits(self) -> list[str]:
+        """read-only or read-write, pooled or direct, TLS, statement timeout."""
+        traits = ["read-only" if self.read_only else "read-write"]
+        if self.target.backend == "postgresql":
+            traits.append("pooled endpoint (PgBouncer transaction mode)" if self.target.pooled else "direct endpoint")
+            if self.target.tls:
+                traits.append(self.target.tls)
+        if self.statement_timeout is not None:
+            traits.append(f"statement timeout {self.statement_timeout:g} s")
+        return traits
+
+    @property
+    def summary(self) -> str:
+        """One line: the title, the database, its traits."""
+        line = f"{self.database} ({', '.join(self.traits)})"
+        return f"{self.title} {line}" if self.title else line
+
+    def __str__(self) -> str:
+        lines = [self.title, self.database, " · ".join(self.traits), self.note]
+        return "\n".join(line for line in lines if line)
+
+
+class _DescribedEngine(AsyncEngine):
+    """An :class:`AsyncEngine` whose ``repr`` (and notebook display) says what it opens."""
+
+    # A proxy with no state of its own, as SQLAlchemy requires of AsyncEngine: what it
+    # shows is looked up by its sync engine.
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<AsyncEngine: {about(self).summary}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # IPython's (and Jupyter's) text display: the whole description, several lines.
+        printer.text(str(about(self)))
+
+
+# What each engine opens (parsed URL, read-only, timeout), by its sync engine.
+_INFO: weakref.WeakKeyDictionary[SyncEngine, DatabaseInfo] = weakref.WeakKeyDictionary()
 
 
 def create_engine(
@@ -64,23 +137,30 @@ def create_engine(
     - ``read_only=True`` makes every transaction read-only (``BEGIN READ ONLY`` on
       PostgreSQL, ``PRAGMA query_only`` on SQLite).
     - ``statement_timeout`` (seconds; PostgreSQL) makes the server cancel any statement
-      that runs longer, so a runaway analysis query cannot hold a Neon compute.
+      that runs longer, so a runaway analysis query cannot hold a Neon compute. ``None``
+      (the ``DATABASE_STATEMENT_TIMEOUT`` setting for the default URL) or ``0``: no limit.
 
     Connections are pre-pinged (a suspended Neon compute drops them) and connects time out
     after ``connect_timeout`` seconds (10 by default). Extra keyword arguments go to
     :func:`sqlalchemy.ext.asyncio.create_async_engine`.
 
-    >>> engine = create_engine("sqlite:///demo.db")
+    >>> engine = create_engine("sqlite:///demo.db", read_only=True)
     >>> engine.url.drivername
     'sqlite+aiosqlite'
+    >>> about(engine).traits
+    ['read-only']
     """
+    try:
+        timeout = statement_timeout_seconds(statement_timeout)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"statement_timeout={exc}") from None
     settings = _settings_for(url)
     if settings is not None:
         url = settings.database_url
         if pooled is None:
             pooled = settings.database_pooled
-        if statement_timeout is None:
-            statement_timeout = settings.database_statement_timeout
+        if statement_timeout is None:  # not given; 0 given means "no limit", whatever the setting
+            timeout = settings.database_statement_timeout
     assert url is not None
     target = parse_database_url(url, pooled=pooled)
     connect_args = {**target.connect_args, **kwargs.pop("connect_args", {})}
@@ -104,7 +184,16 @@ def create_engine(
         options["execution_options"] = execution_options
     options.update(kwargs)
     engine = create_async_engine(target.url, connect_args=connect_args, **options)
-    _TARGETS[engine.sync_engine] = target
+    # SQLAlchemy registers the proxy it returns as *the* AsyncEngine of its sync engine
+    # (AsyncConnection.engine finds it there); a second proxy would drop out of that
+    # registry when the first is collected. So this very object gets the readable repr.
+    engine.__class__ = _DescribedEngine
+    _INFO[engine.sync_engine] = DatabaseInfo(
+        target=target,
+        read_only=read_only,
+        statement_timeout=timeout if target.backend == "postgresql" else None,
+        location=_sqlite_location(target),
+    )
     if target.backend == "sqlite":
         # The sqlite3 driver begins transactions lazily, before the first DML, so a
         # SAVEPOINT opened first becomes the outer transaction and its RELEASE commits.
@@ -115,10 +204,11 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_query_only)
     if target.backend == "postgresql":
         event.listen(engine.sync_engine, "do_connect", functools.partial(_connect_with_one_retry, pooled=target.pooled))
-    if statement_timeout is not None and target.backend == "postgresql":
+    if timeout is not None and target.backend == "postgresql":
         # Per transaction (SET LOCAL), not as a startup parameter or session SET:
         # PgBouncer in transaction mode rejects the first and would leak the second.
-        milliseconds = max(1, round(statement_timeout * 1000))
+        # At least 1 ms: PostgreSQL reads 0 as "no limit", which a positive value never means.
+        milliseconds = max(1, round(timeout * 1000))
         event.listen(
             engine.sync_engine,
             "begin",
@@ -252,13 +342,36 @@ def engine_of(source: Source) -> AsyncEngine:
     raise TypeError("the AsyncSession is not bound to an engine or connection")
 
 
+def about(source: Source) -> DatabaseInfo:
+    """What the source's engine opens: backend, host, database, user, read-only, pooled, TLS.
+
+    ``str(about(engine))`` is what a notebook shows for an engine made by
+    :func:`create_engine`; it never contains the password.
+    """
+    engine = engine_of(source)
+    info = _INFO.get(engine.sync_engine)
+    if info is None:  # an engine made elsewhere
+        target = parse_database_url(engine.url)
+        read_only = bool(engine.get_execution_options().get("postgresql_readonly"))
+        info = _INFO[engine.sync_engine] = DatabaseInfo(target, read_only, location=_sqlite_location(target))
+    return info
+
+
+def add_note(engine: AsyncEngine, note: str, *, title: str | None = None) -> None:
+    """Say ``title`` first and ``note`` last wherever the engine describes itself (repr, :func:`about`)."""
+    _INFO[engine.sync_engine] = replace(about(engine), title=title, note=note)
+
+
+def _sqlite_location(target: DatabaseTarget) -> str | None:
+    if target.backend != "sqlite":
+        return None
+    database = target.url.database
+    return str(Path(database).resolve()) if database and database != ":memory:" else ":memory:"
+
+
 def target_of(source: Source) -> DatabaseTarget:
     """What the source's engine connects to (parsed URL, backend, pooled)."""
-    engine = engine_of(source)
-    target = _TARGETS.get(engine.sync_engine)
-    if target is None:
-        target = _TARGETS[engine.sync_engine] = parse_database_url(engine.url)
-    return target
+    return about(source).target
 
 
 def describe(source: Source) -> str:

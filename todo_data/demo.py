@@ -2,25 +2,32 @@
 
 With ``DATABASE_URL`` set (a Neon connection string, say), that database, as it is.
 Without it, the embedded SQLite demo database: migrated and seeded with sample data
-the first time, so a notebook shows something on a fresh machine.
+the first time, so a notebook shows something on a fresh machine — and says plainly
+that it is the demo, and how to open a real database instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data.database import connect, create_engine
-from todo_data.models import Task
-from todo_data.settings import get_settings
+# SQLAlchemy, the model, Alembic and the generator load on first use: the CLI imports
+# this module to build its --help.
 
-DEMO_TASKS = 10_000
+DEMO_TASKS: Final = 10_000
+
+DATABASE_URL_EXAMPLE: Final = (
+    "DATABASE_URL=postgresql://USER:PASSWORD@ep-xxx-123456.us-east-2.aws.neon.tech/neondb?sslmode=require"
+)
 
 
 def uses_demo_database() -> bool:
     """True when no ``DATABASE_URL`` is configured and the embedded SQLite default applies."""
+    from todo_data.settings import get_settings
+
     return "database_url" not in get_settings().model_fields_set
 
 
@@ -28,7 +35,11 @@ async def prepare(
     engine: AsyncEngine, *, tasks: int = DEMO_TASKS, progress: Callable[[int, int], None] | None = None
 ) -> int:
     """Migrate a database and seed it with sample data when it has no task; returns rows added."""
-    from todo_data import migrations, sample  # Alembic and the generator load on first use
+    from sqlalchemy import func, select
+
+    from todo_data import migrations, sample
+    from todo_data.database import connect
+    from todo_data.models import Task
 
     await migrations.upgrade(engine)
     async with connect(engine) as conn:
@@ -41,14 +52,37 @@ async def prepare(
 async def open_database(*, read_only: bool = True) -> AsyncEngine:
     """An engine for notebooks: ``DATABASE_URL`` if set, else the demo database (prepared).
 
-    Read-only by default, so an analysis never writes by accident.
+    Read-only by default, so an analysis never writes by accident. The engine says what
+    it opened when a cell shows it: the demo database, with how to set ``DATABASE_URL``,
+    or the configured database (backend, host, database, user, read-only, pooled; never
+    the password) and where ``DATABASE_URL`` came from.
 
     >>> engine = await open_database()     # doctest: +SKIP
+    >>> engine                             # doctest: +SKIP
+    Demo database: sample data, not yours.
+    SQLite database /home/me/project/notebooks/todo_data.db
+    ...
     """
+    from todo_data.database import add_note, create_engine
+    from todo_data.settings import find_dotenv, source_of
+
     if uses_demo_database():
         writer = create_engine()
         try:
             await prepare(writer)
         finally:
             await writer.dispose()
-    return create_engine(read_only=read_only)
+        engine = create_engine(read_only=read_only)
+        dotenv = find_dotenv()
+        looked = f"in {dotenv}" if dotenv else "in a .env file in this folder or above it"
+        add_note(
+            engine,
+            f"No DATABASE_URL was found in the environment or {looked}.\n"
+            "To open your own database, set DATABASE_URL there (or in the environment) and restart the kernel, e.g.\n"
+            f"    {DATABASE_URL_EXAMPLE}",
+            title="Demo database: sample data, not yours.",
+        )
+        return engine
+    engine = create_engine(read_only=read_only)
+    add_note(engine, f"DATABASE_URL from {source_of('DATABASE_URL')}.")
+    return engine

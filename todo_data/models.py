@@ -1,46 +1,39 @@
-"""The ``Task`` model: validated in Python, constrained in the database.
+"""The ``Task`` model: validated in Python, constrained in the database, both from the rules.
+
+Every check comes from :data:`todo_data.rules.RULES`: each field's validator runs the
+``accepts`` of that column's rules (after ``str.strip()`` for stripped columns), and the
+table's CHECK constraints and NOT NULLs are the rules' own. A failed check is a
+:class:`pydantic.ValidationError` whose error names the field (``loc``) and the rule
+(``type``, e.g. ``not_blank``, and its message).
 
 SQLModel table models skip validation in ``__init__`` and on assignment. ``Task``
-restores both: the constructor validates every field with :class:`TaskRecord` (the
-same fields, as a plain Pydantic model) and every attribute assignment validates the
-new value, so ``Task(title="")`` and ``task.title = ""`` raise
-:class:`pydantic.ValidationError` naming the field and the rule. Rows loaded from the
-database are not validated: a status written by a newer version of the code is read as
-its plain string, and :mod:`todo_data.checks` reports it.
+restores both, validating each value once: the constructor (and ``model_validate``)
+runs :class:`TaskRecord`'s validator (the same fields as a plain Pydantic model) and
+hands the result to SQLAlchemy, and every attribute assignment validates the new value
+with that field's rules. Rows loaded from the database are not validated: a status
+written by a newer version of the code is read as its plain string, and
+:mod:`todo_data.checks` reports it.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy import DateTime, Dialect, MetaData, String, Text, func
 from sqlalchemy.orm import registry
+from sqlalchemy.orm.attributes import set_attribute
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from todo_data.rules import (
-    CHECK_RULES,
-    MAX_DESCRIPTION_LENGTH,
-    MAX_TITLE_LENGTH,
-    MAX_USER_ID_LENGTH,
-    NAMING_CONVENTION,
-    TABLE_NAME,
-)
-
-
-class TaskStatus(enum.StrEnum):
-    """The statuses the code knows, in their natural order.
-
-    Stored as plain text without a membership CHECK: adding a member needs no migration.
-    """
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
+from todo_data.rules import NAMING_CONVENTION, RULES, STRIPPED, TABLE_NAME, nullable, rules_of
+from todo_data.rules import TaskStatus as TaskStatus
 
 
 def utcnow() -> datetime:
@@ -48,48 +41,54 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _storable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL characters, and UTF-8 cannot encode lone surrogates;
-    # SQLite would store both, so reject them here to keep the backends in agreement.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters (\\x00), which PostgreSQL cannot store")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must not contain lone surrogate characters (not valid Unicode text)") from None
-    return value
+@dataclass(frozen=True)
+class _Rules:
+    """Annotation: the field's rules from the table, checked after the type's own parsing."""
 
+    column: str
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        checks = [(rule.kind, rule.message, rule.accepts) for rule in rules_of(self.column) if rule.accepts]
+        strip = self.column in STRIPPED
+
+        def validate(value: Any) -> Any:
+            if strip:
+                value = value.strip()
+            for kind, message, accepts in checks:
+                if not accepts(value):
+                    raise PydanticCustomError(kind, message)
+            return value
+
+        return core_schema.no_info_after_validator_function(validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        result = handler(schema)
+        for rule in rules_of(self.column):
+            result.update(rule.json_schema)
+        return result
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    return value.astimezone(UTC)  # the utc_range rule ran first
 
 
-UserId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH),
-    AfterValidator(_not_blank),
-    AfterValidator(_storable),
-]
-Title = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH),
-    AfterValidator(_storable),
-]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH), AfterValidator(_storable)]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+UserId = Annotated[str, _Rules("user_id")]
+Title = Annotated[str, _Rules("title")]
+Description = Annotated[str, _Rules("description")]
+Status = Annotated[TaskStatus, _Rules("status")]
+TaskId = Annotated[uuid.UUID, _Rules("id")]
+CreatedAt = Annotated[AwareDatetime, _Rules("created_at"), AfterValidator(_as_utc)]
+UpdatedAt = Annotated[AwareDatetime, _Rules("updated_at"), AfterValidator(_as_utc)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
     """``TIMESTAMP WITH TIME ZONE`` that always reads back timezone-aware in UTC.
 
-    SQLite has no time zones and stores naive text: values are converted to UTC and
-    stored naive on the way in, and marked UTC on the way out.
+    SQLite has no time zones and stores text: values are converted to UTC and stored as
+    naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` on the way in, and marked UTC on the way
+    out (the ``utc_text`` rule reports rows another client stored in another form).
     """
 
     impl = DateTime(timezone=True)
@@ -140,10 +139,10 @@ class _Base(SQLModel, registry=registry(metadata=metadata)):
 class TaskBase(_Base):
     """The fields a client provides, with the Python-layer rules (an API input schema)."""
 
-    user_id: UserId = Field(sa_type=Text, nullable=False, index=True)
-    title: Title = Field(sa_type=Text, nullable=False)
-    description: Description | None = Field(default=None, sa_type=Text, nullable=True)
-    status: TaskStatus = Field(default=TaskStatus.PENDING, sa_type=StatusType, nullable=False, index=True)
+    user_id: UserId = Field(sa_type=Text, nullable=nullable("user_id"), index=True)
+    title: Title = Field(sa_type=Text, nullable=nullable("title"))
+    description: Description | None = Field(default=None, sa_type=Text, nullable=nullable("description"))
+    status: Status = Field(default=TaskStatus.PENDING, sa_type=StatusType, nullable=nullable("status"), index=True)
 
 
 class TaskRecord(TaskBase):
@@ -151,9 +150,13 @@ class TaskRecord(TaskBase):
 
     model_config = {"extra": "forbid", "title": "Task"}
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    created_at: UtcDatetime = Field(default_factory=utcnow)
-    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    id: TaskId = Field(default_factory=uuid.uuid4)
+    created_at: CreatedAt = Field(default_factory=utcnow)
+    updated_at: UpdatedAt = Field(default_factory=utcnow)
+
+
+_VALIDATOR = TaskRecord.__pydantic_validator__
+_FIELDS = frozenset(TaskRecord.model_fields)
 
 
 class Task(TaskBase, table=True):
@@ -164,25 +167,27 @@ class Task(TaskBase, table=True):
     """
 
     __tablename__: ClassVar[str] = TABLE_NAME
-    __table_args__ = tuple(rule.constraint() for rule in CHECK_RULES)
+    __table_args__ = tuple(rule.check.constraint() for rule in RULES if rule.check is not None)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True, nullable=nullable("id"))
     created_at: datetime = Field(
         default_factory=utcnow,
         sa_type=UTCDateTime,
-        nullable=False,
+        nullable=nullable("created_at"),
         sa_column_kwargs={"server_default": func.now()},
     )
     updated_at: datetime = Field(
         default_factory=utcnow,
         sa_type=UTCDateTime,
-        nullable=False,
+        nullable=nullable("updated_at"),
         sa_column_kwargs={"server_default": func.now(), "onupdate": utcnow},
     )
 
     def __init__(self, **data: Any) -> None:
-        record = TaskRecord.model_validate(data)
-        super().__init__(**{name: getattr(record, name) for name in TaskRecord.model_fields})
+        # SQLAlchemy's instrumented __init__ has already given the instance its state;
+        # validate once and set the values, instead of SQLModel's per-field setattr
+        # (which would validate every field a second time through __setattr__).
+        _fill(self, _VALIDATOR.validate_python(data))
 
     @classmethod
     def model_validate(
@@ -195,26 +200,37 @@ class Task(TaskBase, table=True):
         update: dict[str, Any] | None = None,
         **_: Any,
     ) -> Task:
-        # SQLModel's own model_validate first builds an empty instance, which would fail
-        # this class's validating __init__: validate as a TaskRecord, then construct.
+        # SQLModel's own model_validate skips this class's rules: validate as a
+        # TaskRecord, then build the instance as SQLAlchemy builds a loaded row.
         if update:
             obj = {**(obj if isinstance(obj, dict) else _attributes(obj)), **update}
-        record = TaskRecord.model_validate(obj, strict=strict, from_attributes=from_attributes, context=context)
-        return cls(**{name: getattr(record, name) for name in TaskRecord.model_fields})
+        record = _VALIDATOR.validate_python(obj, strict=strict, from_attributes=from_attributes, context=context)
+        task: Task = manager_of_class(cls).new_instance()
+        _fill(task, record)
+        return task
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in TaskRecord.model_fields:
+        if name in _FIELDS:
             value = _validated(name, value)
         super().__setattr__(name, value)
 
 
+def _fill(task: Task, record: TaskRecord) -> None:
+    # set_attribute records each value in SQLAlchemy's state (what an INSERT reads),
+    # as SQLModel's own constructor does, without going through Task.__setattr__.
+    for name, value in record.__dict__.items():
+        set_attribute(task, name, value)
+    object.__setattr__(task, "__pydantic_fields_set__", record.__pydantic_fields_set__)
+
+
 def _attributes(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in TaskRecord.model_fields if hasattr(obj, name)}
+    return {name: getattr(obj, name) for name in _FIELDS if hasattr(obj, name)}
 
 
 def _validated(name: str, value: Any) -> Any:
-    # validate_assignment checks one field with that field's own rules and reports
-    # errors at loc (name,), exactly as model construction does.
-    scratch = TaskRecord.model_construct()
-    TaskRecord.__pydantic_validator__.validate_assignment(scratch, name, value)
-    return getattr(scratch, name)
+    # validate_assignment checks one field with that field's own rules and reports errors
+    # at loc (name,), as construction does; a fresh, empty record per call computes no
+    # defaults and is never shared between threads.
+    scratch = TaskRecord.__new__(TaskRecord)
+    _VALIDATOR.validate_assignment(scratch, name, value)
+    return scratch.__dict__[name]

@@ -2,22 +2,25 @@
 
 Every function takes a *source* (an ``AsyncEngine``, ``AsyncConnection`` or
 ``AsyncSession``), never commits or closes it, and returns the same frame on SQLite and
-PostgreSQL: same columns, dtypes, order and values. Distributions are computed by the
-database (``GROUP BY``); only the aggregated rows travel. ``output="arrow"`` or
-``"polars"`` gives the same frame as a ``pyarrow.Table`` or a Polars DataFrame (the
-``polars`` extra), with the same types. :func:`sql` and :func:`iter_sql` answer any other
-read question, typed from the result's columns.
+PostgreSQL: same columns, dtypes, order and values. Every function takes the filters
+``user_id``, ``status``, ``since`` and ``until`` (see :func:`tasks_frame`), applied by the
+database (``WHERE``); distributions are computed by it too (``GROUP BY``), so only the
+aggregated rows travel. ``output="arrow"`` or ``"polars"`` gives the same frame as a
+``pyarrow.Table`` or a Polars DataFrame (the ``polars`` extra), with the same types.
+:func:`sql` and :func:`iter_sql` answer any other read question, typed from the result's
+columns.
 
 >>> from todo_data import create_engine, queries
 >>> engine = create_engine()
 >>> tasks = await queries.tasks_frame(engine, status="pending", since="2025-01-01")  # doctest: +SKIP
->>> (await queries.status_counts(engine)).plot.bar(x="status", y="count")  # doctest: +SKIP
+>>> (await queries.status_counts(engine, user_id="alice")).plot.bar(x="status", y="count")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, TypeAlias
 
@@ -52,15 +55,6 @@ Freq = Literal["D", "W", "M"]
 #: default), a ``pyarrow.Table`` (``"arrow"``) or a ``polars.DataFrame`` (``"polars"``).
 Frame: TypeAlias = Any
 
-# Bucket starts, in UTC whatever the session's TimeZone: PostgreSQL truncates the UTC
-# wall-clock time; SQLite stores naive UTC text. Weeks start on Monday on both.
-_PG_BUCKETS: Final = {"D": "day", "W": "week", "M": "month"}
-_SQLITE_BUCKETS: Final = {
-    "D": "substr(created_at, 1, 10)",
-    "W": "date(created_at, 'weekday 0', '-6 days')",
-    "M": "substr(created_at, 1, 7) || '-01'",
-}
-
 
 async def tasks_frame(
     source: Source,
@@ -77,10 +71,18 @@ async def tasks_frame(
     when NULL), ``status`` (categorical: every :class:`TaskStatus` in declared order, then
     any unknown stored value), ``created_at`` and ``updated_at`` (``datetime64[us, UTC]``).
 
-    Filters combine: ``status`` is a status, its text, or a list of them; ``since``
-    (inclusive) and ``until`` (exclusive) bound ``created_at`` and take datetimes (naive
-    ones are UTC), dates or ISO 8601 text. Bad values raise
-    :class:`~todo_data.errors.InvalidArgumentError` before any query runs.
+    Filters combine, and every function of this module takes them with the same meaning:
+    ``user_id``; ``status``, a status or any other non-blank text (so statuses the code
+    doesn't know can be picked too), or a list of them; ``since`` (inclusive) and
+    ``until`` (exclusive) bound ``created_at`` and take datetimes (naive ones are UTC),
+    dates or ISO 8601 text. Bad values raise :class:`~todo_data.errors.InvalidArgumentError`
+    before any query runs.
+
+    Values another client wrote never stop the read: a NULL reads as missing (NaN, NaT);
+    a timestamp that is no time (PostgreSQL's ``'infinity'``, SQLite text that is no ISO
+    8601 time) reads as NaT. Rows whose ``created_at`` is NaT come last and fall outside
+    every ``since``/``until``. SQLite text such as ``2025-01-01T12:00:00+02:00`` reads,
+    sorts and filters as its UTC instant.
 
     On PostgreSQL the rows arrive through a binary ``COPY`` decoded column-wise (see
     :mod:`todo_data._frames`), about as fast as the fastest DataFrame loaders.
@@ -132,32 +134,44 @@ async def iter_tasks_frames(
             if backend == "postgresql":
                 columns = _decode_payload_rows([row[0] for row in rows])
             else:
-                columns = _frames.columns_from_text_rows(rows)
+                columns = _frames.columns_from_sqlite_rows(rows)
             yield _frames.frame_from_columns(columns, categories=categories)
 
 
-async def status_counts(source: Source, *, user_id: str | None = None, output: Output = "pandas") -> Frame:
+async def status_counts(
+    source: Source,
+    *,
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    output: Output = "pandas",
+) -> Frame:
     """Tasks per status, counted in the database: ``status``, ``count``, ``share``.
 
     One row per known status (zeros included) and per unknown stored status; ``share``
-    sums to 1.0 (0.0 everywhere when there are no tasks).
+    sums to 1.0 (0.0 everywhere when there are no tasks). Tasks whose status is missing
+    (NULL, written by another client) get one more row, last, with ``status`` NaN.
+    Filters as in :func:`tasks_frame`, applied in the ``WHERE`` clause.
 
-    >>> (await status_counts(engine)).plot.pie(y="count", labels=...)  # doctest: +SKIP
+    >>> (await status_counts(engine, since="2025-01-01")).plot.pie(y="count", labels=...)  # doctest: +SKIP
     """
-    task_filter = _task_filter(user_id=user_id)
+    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
         sql = f"SELECT status, count(*) FROM {TABLE_NAME}{task_filter.where(backend, params)} GROUP BY status"
-        counts = {str(value): int(count) for value, count in await conn.execute(text(sql), params.named())}
-    dtype = status_dtype(counts)
-    count = np.array([counts.get(value, 0) for value in dtype.categories], dtype=np.int64)
+        counts = {value: int(count) for value, count in await conn.execute(text(sql), params.named())}
+    missing = counts.pop(None, 0)
+    dtype = status_dtype(str(value) for value in counts)
+    statuses: list[str | None] = [*dtype.categories, *([None] if missing else [])]
+    count = np.array([counts.get(value, 0) for value in dtype.categories] + ([missing] if missing else []))
     total = int(count.sum())
     frame = pd.DataFrame(
         {
-            "status": pd.Categorical(list(dtype.categories), dtype=dtype),
-            "count": count,
+            "status": pd.Categorical(statuses, dtype=dtype),
+            "count": count.astype(np.int64),
             "share": count / total if total else np.zeros(len(count)),
         }
     )
@@ -167,31 +181,46 @@ async def status_counts(source: Source, *, user_id: str | None = None, output: O
 PER_USER_FIXED_COLUMNS: Final = frozenset({"user_id", "total", "completion_rate"})
 
 
-async def tasks_per_user(source: Source, *, output: Output = "pandas") -> Frame:
+async def tasks_per_user(
+    source: Source,
+    *,
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    output: Output = "pandas",
+) -> Frame:
     """One row per user: ``user_id``, ``total``, one integer column per status, ``completion_rate``.
 
     An unknown stored status named like a fixed column (``total``, say) gets the column
-    ``"total (status)"``.
+    ``"total (status)"``. A task whose status is missing (NULL) counts in ``total`` only;
+    tasks whose ``user_id`` is missing share one last row with ``user_id`` NaN.
 
     Counted in the database (``GROUP BY user_id, status``); ordered by ``user_id``;
-    ``completion_rate`` is completed / total (0.0 to 1.0).
+    ``completion_rate`` is completed / total (0.0 to 1.0). Filters as in :func:`tasks_frame`.
 
-    >>> (await tasks_per_user(engine)).nlargest(10, "total")  # doctest: +SKIP
+    >>> (await tasks_per_user(engine, since="2025-01-01")).nlargest(10, "total")  # doctest: +SKIP
     """
+    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
     async with connect(source) as conn:
-        await require_tasks_table(conn, source)
-        sql = f"SELECT user_id, status, count(*) FROM {TABLE_NAME} GROUP BY user_id, status"
-        rows = [(str(user), str(value), int(count)) for user, value, count in await conn.execute(text(sql))]
-    dtype = status_dtype(value for _, value, _ in rows)
+        backend = await require_tasks_table(conn, source)
+        params = Params()
+        where = task_filter.where(backend, params)
+        sql = f"SELECT user_id, status, count(*) FROM {TABLE_NAME}{where} GROUP BY user_id, status"
+        rows = [(user, value, int(count)) for user, value, count in await conn.execute(text(sql), params.named())]
+    dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     # Sorted in Python: database collations differ, code point order doesn't.
-    users = sorted({user for user, _, _ in rows})
+    named = sorted({str(user) for user, _, _ in rows if user is not None})
+    users: list[str | None] = [*named, *([None] if any(user is None for user, _, _ in rows) else [])]
     row_of = {user: i for i, user in enumerate(users)}
     column_of = {value: j for j, value in enumerate(dtype.categories)}
     counts = np.zeros((len(users), len(column_of)), dtype=np.int64)
+    total = np.zeros(len(users), dtype=np.int64)
     for user, value, count in rows:
-        counts[row_of[user], column_of[value]] = count
-    total = counts.sum(axis=1)
+        total[row_of[user]] += count
+        if value is not None:
+            counts[row_of[user], column_of[value]] = count
     completed = counts[:, column_of[TaskStatus.COMPLETED.value]]
     frame = pd.DataFrame({"user_id": pd.array(users, dtype=STRING), "total": total})
     for value, j in column_of.items():
@@ -201,51 +230,71 @@ async def tasks_per_user(source: Source, *, output: Output = "pandas") -> Frame:
     return convert(frame, chosen)
 
 
-async def created_over_time(source: Source, *, freq: Freq = "D", output: Output = "pandas") -> Frame:
+async def created_over_time(
+    source: Source,
+    *,
+    freq: Freq = "D",
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    output: Output = "pandas",
+) -> Frame:
     """Tasks created per UTC day (``"D"``), week starting Monday (``"W"``) or month (``"M"``), per status.
 
     Columns ``period`` (bucket start, ``datetime64[us, UTC]``), ``status``, ``count``;
     only non-empty buckets, ordered by period then status. Buckets are computed by the
-    database, in UTC even when the session's ``TimeZone`` is another one.
+    database, in UTC even when the session's ``TimeZone`` is another one. Tasks whose
+    ``created_at`` reads as missing (see :func:`tasks_frame`) are counted under a NaT
+    period, last. Filters as in :func:`tasks_frame`.
 
-    >>> weekly = await created_over_time(engine, freq="W")  # doctest: +SKIP
+    >>> weekly = await created_over_time(engine, freq="W", user_id="alice")  # doctest: +SKIP
     >>> weekly.pivot(index="period", columns="status", values="count").plot.area()  # doctest: +SKIP
     """
-    if freq not in _PG_BUCKETS:
+    if freq not in ("D", "W", "M"):
         raise InvalidArgumentError(f'freq must be "D" (day), "W" (week) or "M" (month), not {freq!r}')
+    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
-        if backend == "postgresql":
-            bucket = f"date_trunc('{_PG_BUCKETS[freq]}', created_at AT TIME ZONE 'UTC')"
-        else:
-            bucket = _SQLITE_BUCKETS[freq]
-        sql = f"SELECT {bucket} AS period, status, count(*) FROM {TABLE_NAME} GROUP BY 1, 2"
-        rows = (await conn.execute(text(sql))).all()
-    dtype = status_dtype(str(value) for _, value, _ in rows)
+        params = Params()
+        sql = _frames.created_over_time_select(backend, freq, task_filter, params)
+        rows = (await conn.execute(text(sql), params.named())).all()
+    dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     frame = pd.DataFrame(
         {
-            "period": _frames.utc_timestamps([period for period, _, _ in rows]),
-            "status": pd.Categorical([str(value) for _, value, _ in rows], dtype=dtype),
+            "period": _frames.utc_from_seconds([period for period, _, _ in rows]),
+            "status": pd.Categorical([value for _, value, _ in rows], dtype=dtype),
             "count": np.array([int(count) for _, _, count in rows], dtype=np.int64),
         }
     )
     return convert(frame.sort_values(["period", "status"], ignore_index=True), chosen)
 
 
-async def open_task_ages(source: Source, *, now: datetime | None = None, output: Output = "pandas") -> Frame:
-    """Every task not completed (unknown statuses count as open), oldest first, with its age.
+async def open_task_ages(
+    source: Source,
+    *,
+    now: datetime | None = None,
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    output: Output = "pandas",
+) -> Frame:
+    """Every task not completed (unknown and missing statuses count as open), oldest first, with its age.
 
     Columns ``id``, ``user_id``, ``title``, ``status``, ``created_at`` and ``age``
-    (``timedelta64[us]``: ``now`` minus ``created_at``; ``now`` defaults to the current time).
+    (``timedelta64[us]``: ``now`` minus ``created_at``, NaT when ``created_at`` is; ``now``
+    defaults to the current time). Filters as in :func:`tasks_frame`, applied in SQL.
 
-    >>> ages = await open_task_ages(engine)  # doctest: +SKIP
+    >>> ages = await open_task_ages(engine, user_id="alice")  # doctest: +SKIP
     >>> ages.groupby("status", observed=True)["age"].median()  # doctest: +SKIP
     """
+    task_filter = replace(_task_filter(user_id=user_id, status=status, since=since, until=until), open_only=True)
     reference = pd.Timestamp(_time_bound("now", now) if now is not None else datetime.now(UTC)).as_unit("us")
     chosen = check_output(output)
     async with connect(source) as conn:
-        tasks = await _load(conn, source, TaskFilter(open_only=True))
+        tasks = await _load(conn, source, task_filter)
     frame = tasks[["id", "user_id", "title", "status", "created_at"]].copy()
     frame["age"] = (reference - frame["created_at"]).astype(TIMEDELTA)
     return convert(frame, chosen)
@@ -270,7 +319,7 @@ async def _load(conn: AsyncConnection, source: Source, task_filter: TaskFilter) 
         del copied
     else:
         result = await conn.execute(text(_frames.sqlite_select(task_filter, params)), params.named())
-        columns = _frames.columns_from_text_rows(result.all())
+        columns = _frames.columns_from_sqlite_rows(result.all())
     return _frames.frame_from_columns(columns)
 
 
@@ -309,11 +358,12 @@ def _statuses(status: StatusFilter) -> tuple[str, ...] | None:
     values: list[Any] = [status] if isinstance(status, str) else list(_iterable(status))
     if not values:
         raise InvalidArgumentError("status must not be an empty list (leave it out to get every status)")
-    known = {member.value for member in TaskStatus}
     for value in values:
-        if not isinstance(value, str) or value not in known:
+        # Any stored text is a status (the column has no membership CHECK); blank is what
+        # str.strip() leaves empty, as everywhere in todo_data.
+        if not isinstance(value, str) or not value.strip():
             raise InvalidArgumentError(
-                f"status must be one of {', '.join(sorted(known))} (or a list of them), not {value!r}"
+                f"status must be non-blank text (a TaskStatus, a stored status or a list of them), not {value!r}"
             )
     return tuple(dict.fromkeys(str(value) for value in values))
 

@@ -1,4 +1,8 @@
-"""Configuration, read from the environment and a ``.env`` file.
+"""Configuration, read from the environment and the nearest ``.env`` file.
+
+The ``.env`` file is looked up from the working directory upwards and the nearest one
+wins, so a Jupyter kernel started in ``notebooks/`` reads the project's ``.env``. The
+environment wins over ``.env``.
 
 Settings are built on first use and cached; tests and notebooks that change the
 environment call ``get_settings.cache_clear()`` instead of patching globals.
@@ -6,16 +10,56 @@ environment call ``get_settings.cache_clear()`` instead of patching globals.
 
 from __future__ import annotations
 
+import math
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from todo_data.errors import SettingsError
 from todo_data.urls import mask_url, parse_database_url
 
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///todo_data.db"
+DOTENV: Final = ".env"
+
+
+def find_dotenv(start: Path | None = None) -> Path | None:
+    """The nearest ``.env`` file in ``start`` (default: the working directory) or above it."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / DOTENV
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def source_of(variable: str) -> str:
+    """Where a setting is read from: ``the environment``, a ``.env`` path, or ``its default``."""
+    if os.environ.get(variable, "").strip():
+        return "the environment"
+    dotenv = find_dotenv()
+    if dotenv is not None and variable.lower() in DotEnvSettingsSource(Settings, env_file=dotenv)():
+        return str(dotenv)
+    return "its default"
+
+
+def statement_timeout_seconds(value: object) -> float | None:
+    """Seconds for a statement timeout, or None for no limit (``None`` or ``0``).
+
+    Raises :class:`ValueError` for anything else than a finite number ≥ 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number of seconds (0 or unset: no limit)")
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ValueError(f"{value!r} is not a number of seconds ≥ 0 (0 or unset: no limit)")
+    # PostgreSQL's statement_timeout = 0 means "no limit": keep that meaning.
+    return seconds or None
 
 
 class Settings(BaseSettings):
@@ -25,7 +69,7 @@ class Settings(BaseSettings):
     """
 
     # A variable set to nothing means "not set" (DATABASE_POOLED= as much as DATABASE_URL=).
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=DOTENV, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     """The database to inspect. A Neon connection string works as pasted."""
@@ -37,13 +81,31 @@ class Settings(BaseSettings):
     """The direct endpoint for migrations when ``DATABASE_URL`` is a pooled one (derived for Neon)."""
 
     database_statement_timeout: float | None = None
-    """Seconds after which PostgreSQL cancels a statement (unset: no limit)."""
+    """Seconds after which PostgreSQL cancels a statement (unset or 0: no limit)."""
+
+    database_lock_timeout: float = 5.0
+    """Seconds a migration waits for each lock before it retries (PostgreSQL); 0: no limit."""
 
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 
     test_database_pooled_url: str | None = None
     """The pooled endpoint of ``test_database_url``, for the pooled-endpoint tests."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The configured ".env" means the nearest one, from the working directory upwards;
+        # an explicit Settings(_env_file=...) is left as it is.
+        if isinstance(dotenv_settings, DotEnvSettingsSource) and dotenv_settings.env_file == DOTENV:
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=find_dotenv())
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("database_url", "database_direct_url", "test_database_url", "test_database_pooled_url")
     @classmethod
@@ -54,6 +116,21 @@ class Settings(BaseSettings):
         # A blank variable means "not set": the default URL, or no URL for the others.
         return DEFAULT_DATABASE_URL if info.field_name == "database_url" else None
 
+    @field_validator("database_statement_timeout", mode="before")
+    @classmethod
+    def _timeout_is_seconds(cls, value: object) -> float | None:
+        try:
+            return statement_timeout_seconds(float(value) if isinstance(value, str) else value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number of seconds ≥ 0 (0 or unset: no limit)") from None
+
+    @field_validator("database_lock_timeout")
+    @classmethod
+    def _lock_timeout_is_valid(cls, value: float) -> float:
+        if not 0 <= value < float("inf"):  # also refuses NaN
+            raise ValueError("must be a number of seconds, 0 (no limit) or more")
+        return value
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, mask_url(value) if isinstance(value, str) else value
@@ -61,9 +138,20 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings, read once from the environment and ``.env`` and then cached."""
+    """The settings, read once from the environment and the nearest ``.env``, then cached.
+
+    Raises :class:`SettingsError` naming each variable that is wrong and why.
+    """
+    return load_settings()
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings read now (not cached); ``values`` win over the environment and ``.env``.
+
+    Raises :class:`SettingsError` naming each variable that is wrong and why.
+    """
     try:
-        return Settings()
+        return Settings(**values)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {_reason(err)}" for err in exc.errors())
         raise SettingsError(f"Invalid settings: {problems}") from None

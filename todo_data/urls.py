@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import unquote
 
@@ -25,7 +26,13 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 
 _SQLITE_SCHEMES: Final = {"sqlite", "sqlite+aiosqlite"}
 _POSTGRES_SCHEMES: Final = {"postgresql", "postgres", "postgresql+asyncpg", "postgres+asyncpg"}
-_SSLMODES: Final = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# libpq's sslmode values, weakest first.
+SSLMODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# ssl= is asyncpg's and SQLAlchemy's spelling of sslmode. Its booleans mean what asyncpg's
+# ssl=True/False mean: True verifies the server against the system trust store.
+_SSL_BOOLEANS: Final = {"true": "verify-full", "false": "disable"}
+#: ``sslrootcert=system``: the operating system's trust store (libpq 16).
+SYSTEM_ROOTCERT: Final = "system"
 # libpq parameters with no asyncpg equivalent that are safe to leave out.
 # channel_binding: asyncpg authenticates with SCRAM-SHA-256 but has no channel binding
 # (SCRAM-SHA-256-PLUS); Neon accepts plain SCRAM over TLS, so the URL works as pasted.
@@ -67,6 +74,8 @@ class DatabaseTarget:
     backend: Backend
     connect_args: dict[str, Any] = field(default_factory=dict)
     pooled: bool = False
+    tls: str | None = None
+    """How TLS is used (``sslmode=verify-full, sslrootcert=system``); None for SQLite."""
 
     @property
     def masked(self) -> str:
@@ -123,14 +132,9 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
     query = dict(url.query)
     connect_args: dict[str, Any] = {"timeout": DEFAULT_CONNECT_TIMEOUT}
     server_settings: dict[str, str] = {}
-    sslmode = _single(query.pop("sslmode", None), "sslmode", url)
-    sslrootcert = _single(query.pop("sslrootcert", None), "sslrootcert", url)
-    if sslmode is not None:
-        if sslmode not in _SSLMODES:
-            raise SettingsError(
-                f"sslmode={sslmode!r} in {mask_url(url)!r} is not one of {', '.join(sorted(_SSLMODES))}."
-            )
-        connect_args["ssl"] = _ssl_setting(sslmode, sslrootcert)
+    tls, ssl_setting = _tls(query, url)
+    if ssl_setting is not None:
+        connect_args["ssl"] = ssl_setting
     timeout = _single(query.pop("connect_timeout", None), "connect_timeout", url)
     if timeout is not None:
         try:
@@ -155,7 +159,7 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
     if query:
         raise SettingsError(
             f"Unsupported parameter(s) {', '.join(sorted(query))} in {mask_url(url)!r}: "
-            "supported are sslmode, sslrootcert, channel_binding, connect_timeout, "
+            "supported are sslmode (or ssl), sslrootcert, channel_binding, connect_timeout, "
             "application_name, options and target_session_attrs."
         )
     if server_settings:
@@ -165,6 +169,7 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
         backend="postgresql",
         connect_args=connect_args,
         pooled=is_neon_pooler_host(url.host) if pooled is None else pooled,
+        tls=tls,
     )
 
 
@@ -174,14 +179,73 @@ def _single(value: str | tuple[str, ...] | None, name: str, url: URL) -> str | N
     return value
 
 
-def _ssl_setting(sslmode: str, sslrootcert: str | None) -> str | bool | ssl.SSLContext:
-    if sslmode == "disable":
-        return False
-    if sslrootcert and sslmode in {"verify-ca", "verify-full"}:
-        context = ssl.create_default_context(cafile=sslrootcert)
-        context.check_hostname = sslmode == "verify-full"
-        return context
-    return sslmode
+def _tls(query: dict[str, Any], url: URL) -> tuple[str, str | bool | ssl.SSLContext | None]:
+    """How to use TLS, from ``sslmode``/``ssl`` and ``sslrootcert`` (removed from ``query``).
+
+    Returns a description (``sslmode=verify-full, sslrootcert=system``) and asyncpg's
+    ``ssl`` argument (None: the driver's default, ``prefer``). A root certificate that
+    cannot be used is refused here, when the URL is read, not at the first connect.
+    """
+    ssl_given = _single(query.pop("ssl", None), "ssl", url)
+    sslmode = _sslmode(_single(query.pop("sslmode", None), "sslmode", url), "sslmode", url)
+    from_ssl = _sslmode(ssl_given, "ssl", url)
+    if sslmode and from_ssl and sslmode != from_ssl:
+        raise SettingsError(f"ssl={ssl_given} and sslmode={sslmode} disagree in {mask_url(url)!r}: give one of them.")
+    mode = sslmode or from_ssl
+    given = "sslmode" if sslmode else "ssl"
+    rootcert = _single(query.pop("sslrootcert", None), "sslrootcert", url)
+    if rootcert is None and (ssl_given or "").strip().lower() == "true":
+        rootcert = SYSTEM_ROOTCERT  # asyncpg's ssl=True: the default context, the system's CAs
+    if rootcert == SYSTEM_ROOTCERT:
+        # libpq 16: sslrootcert=system makes verify-full the default and refuses weaker
+        # modes, since anyone can get a publicly trusted certificate for a host they own.
+        if mode not in (None, "verify-full"):
+            raise SettingsError(
+                f"{given}={mode} cannot be used with sslrootcert=system in {mask_url(url)!r}: "
+                "the system's trust store only proves who the server is with sslmode=verify-full "
+                "(leave sslmode out, or set it to verify-full), as libpq does."
+            )
+        mode = "verify-full"
+    elif rootcert is not None and not Path(rootcert).is_file():
+        raise SettingsError(
+            f"sslrootcert={rootcert!r} in {mask_url(url)!r}: the file does not exist. Give the path of the "
+            "server's root certificate, or sslrootcert=system for the operating system's trust store."
+        )
+    if mode is None:
+        return "sslmode=prefer (the default)", None
+    if mode == "disable":
+        return "sslmode=disable (no TLS)", False
+    # libpq uses a root certificate in the verify modes and, for compatibility, in require
+    # (which then verifies the certificate authority like verify-ca).
+    if rootcert is None or mode in ("allow", "prefer"):
+        return f"sslmode={mode}", mode
+    return f"sslmode={mode}, sslrootcert={rootcert}", _ssl_context(mode, rootcert, url)
+
+
+def _sslmode(raw: str | None, name: str, url: URL) -> str | None:
+    """The libpq sslmode that ``name=raw`` (``sslmode=`` or ``ssl=``) means."""
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if name == "ssl":
+        value = _SSL_BOOLEANS.get(value, value)
+    if value not in SSLMODES:
+        accepted = ", ".join((*SSLMODES, *(_SSL_BOOLEANS if name == "ssl" else ())))
+        raise SettingsError(f"{name}={raw!r} in {mask_url(url)!r} is not one of {accepted}.")
+    return value
+
+
+def _ssl_context(mode: str, rootcert: str, url: URL) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=None if rootcert == SYSTEM_ROOTCERT else rootcert)
+    except ssl.SSLError:
+        raise SettingsError(
+            f"sslrootcert={rootcert!r} in {mask_url(url)!r}: the file holds no PEM certificate."
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"sslrootcert={rootcert!r} in {mask_url(url)!r}: {exc.strerror}.") from None
+    context.check_hostname = mode == "verify-full"
+    return context
 
 
 def _parse_options(options: str, url: URL) -> dict[str, str]:

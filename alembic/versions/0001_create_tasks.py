@@ -4,8 +4,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-25
 
-Limits, names and CHECK expressions come from ``todo_data.rules``, the same source the
-model reads, so the table this creates is the one the model declares.
+A revision is history: it states the table, limits, names and CHECK expressions as they
+were when it was written, and never imports today's ``todo_data.rules``. A rule changed
+since then is a new revision; ``todo_data.migrations.drift`` shows the difference until
+one exists.
 """
 
 from collections.abc import Sequence
@@ -13,13 +15,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from alembic import op
-from todo_data.rules import (
-    CHECK_RULES,
-    INDEXED_COLUMNS,
-    PRIMARY_KEY_NAME,
-    TABLE_NAME,
-    constraint_name,
-)
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -29,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        TABLE_NAME,
+        "tasks",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
@@ -37,14 +32,18 @@ def upgrade() -> None:
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f(PRIMARY_KEY_NAME)),
-        *(rule.constraint() for rule in CHECK_RULES),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sa.CheckConstraint("length(trim(user_id)) > 0", name=op.f("ck_tasks_user_id_not_empty")),
+        sa.CheckConstraint("length(user_id) <= 255", name=op.f("ck_tasks_user_id_max_length")),
+        sa.CheckConstraint("length(trim(title)) > 0", name=op.f("ck_tasks_title_not_empty")),
+        sa.CheckConstraint("length(title) <= 200", name=op.f("ck_tasks_title_max_length")),
+        sa.CheckConstraint("length(description) <= 1000", name=op.f("ck_tasks_description_max_length")),
     )
-    for column in INDEXED_COLUMNS:
-        op.create_index(op.f(constraint_name("ix", column=column)), TABLE_NAME, [column])
+    op.create_index(op.f("ix_tasks_user_id"), "tasks", ["user_id"])
+    op.create_index(op.f("ix_tasks_status"), "tasks", ["status"])
 
 
 def downgrade() -> None:
-    for column in reversed(INDEXED_COLUMNS):
-        op.drop_index(op.f(constraint_name("ix", column=column)), table_name=TABLE_NAME)
-    op.drop_table(TABLE_NAME)
+    op.drop_index(op.f("ix_tasks_status"), table_name="tasks")
+    op.drop_index(op.f("ix_tasks_user_id"), table_name="tasks")
+    op.drop_table("tasks")

@@ -21,7 +21,9 @@ from todo_data.rules import (
     MAX_TITLE_LENGTH,
     PRIMARY_KEY_NAME,
     constraint_name,
+    rule_of,
 )
+from todo_data.triggers import TRIGGERS
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used by the tests below
 
@@ -54,6 +56,7 @@ async def test_constraints_lists_the_live_primary_key_indexes_and_checks(engine:
     expected = {PRIMARY_KEY_NAME: "primary_key"}
     expected |= {constraint_name("ix", column=column): "index" for column in INDEXED_COLUMNS}
     expected |= {rule.name: "check" for rule in CHECK_RULES}
+    expected |= {trigger.name: "trigger" for trigger in TRIGGERS}
     assert by_name["kind"].to_dict() == expected
     assert by_name.loc[PRIMARY_KEY_NAME, "columns"] == "id"
     assert "PRIMARY KEY (id)" in by_name.loc[PRIMARY_KEY_NAME, "definition"]
@@ -166,14 +169,15 @@ async def test_violations_finds_rows_that_break_todays_rules(scratch: Scratch) -
 
     frame = await checks.violations(scratch.engine)
     found = {(row.id, row.column, row.rule, row.value) for row in frame.itertuples()}
+    blank_rule = rule_of("title", "not_blank").message
     assert found == {
-        (blank, "title", "must not be empty or blank", "'   '"),
-        (tab_blank, "title", "must not be empty or blank", repr("\t\u3000")),
-        (unknown, "status", "unknown status (not a TaskStatus)", "'archived'"),
+        (blank, "title", blank_rule, "'   '"),
+        (tab_blank, "title", blank_rule, repr("\t\u3000")),
+        (unknown, "status", rule_of("status", "known_status").message, "'archived'"),
     }
     result = await checks.verify(scratch.engine)
     assert result.failures == ["drift", "probe", "violations"]
-    assert "title must not be empty or blank: 2 row(s)" in result.frame.set_index("check").loc["violations", "detail"]
+    assert "title must not be blank: 2 row(s)" in result.frame.set_index("check").loc["violations", "detail"]
 
 
 async def test_violations_finds_naive_timestamps_on_postgresql(postgres_server: PostgresServer) -> None:
@@ -186,8 +190,7 @@ async def test_violations_finds_naive_timestamps_on_postgresql(postgres_server: 
         frame = await checks.violations(engine)
     finally:
         await engine.dispose()
-    assert frame[["id", "column"]].values.tolist() == [[task_id, "updated_at"]]
-    assert "timezone-aware" in frame["rule"].iloc[0]
+    assert frame[["id", "column", "rule"]].values.tolist() == [[task_id, "updated_at", "must be timezone-aware"]]
 
 
 async def test_violations_finds_unreadable_timestamps_and_nul_characters_on_sqlite(tmp_path: Path) -> None:
@@ -200,8 +203,8 @@ async def test_violations_finds_unreadable_timestamps_and_nul_characters_on_sqli
     finally:
         await engine.dispose()
     assert {(row.id, row.column, row.rule) for row in frame.itertuples()} == {
-        (bad_time, "created_at", "not a readable timestamp"),
-        (nul, "description", "no NUL characters (PostgreSQL cannot store them)"),
+        (bad_time, "created_at", rule_of("created_at", "instant").message),
+        (nul, "description", rule_of("description", "no_nul").message),
     }
 
 

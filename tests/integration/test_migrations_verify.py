@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
+from tests.migration_scripts import Revision, make_scripts
 from todo_data import create_engine, migrations, run
-from todo_data.errors import MigrationError
+from todo_data.errors import InvalidArgumentError, MigrationError
 from todo_data.rules import CHECK_RULES, MAX_TITLE_LENGTH
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used by the tests below
@@ -97,20 +100,92 @@ def test_drift_from_sync_code_through_run(scratch_url: str) -> None:
         run(engine.dispose())
 
 
+ROUNDTRIP_STEPS = [
+    "upgrade 0001",
+    "downgrade 0001",
+    "upgrade 0001 again",
+    "seed",
+    "upgrade 0002",
+    "downgrade 0002",
+    "upgrade 0002 again",
+]
+
+
 async def test_verify_roundtrip_passes_and_never_touches_the_given_database(scratch: Scratch) -> None:
     task_id = "0" * 32  # a UUID both backends take as text
     insert = f"INSERT INTO tasks (id, user_id, title, status) VALUES ('{task_id}', 'u1', 'kept', 'pending')"
     await scratch.execute(insert)
     steps: list[str] = []
-    frame = await migrations.verify_roundtrip(scratch.url, progress=steps.append)
+    frame = await migrations.verify_roundtrip(scratch.url, rows=300, progress=steps.append)
     assert list(frame.columns) == ["step", "revision", "ok", "detail"]
-    assert frame["step"].tolist() == ["upgrade head", "downgrade base", "upgrade head again"] == steps
-    assert frame["ok"].tolist() == [True, True, True], frame.to_string()
-    assert frame["revision"].iloc[0] == frame["revision"].iloc[2] == migrations.head()
-    assert "identical to the first upgrade" in frame["detail"].iloc[2]
+    assert frame["step"].tolist() == ROUNDTRIP_STEPS == steps
+    assert frame["ok"].all(), frame.to_string()
+    assert frame["revision"].tolist() == ["0001", "base", "0001", "0001", "0002", "0001", "0002"]
+    details = frame.set_index("step")["detail"]
+    assert details["seed"].startswith("300 sample rows")
+    assert details["upgrade 0002"].startswith("schema matches the model")
+    assert details["downgrade 0002"] == "schema identical to before the upgrade; 300 rows unchanged (same checksum)"
+    assert details["upgrade 0002 again"].endswith("300 rows unchanged (same checksum)")
     async with scratch.engine.connect() as conn:
         assert (await conn.execute(text("SELECT title FROM tasks"))).scalars().all() == ["kept"]
     assert await migrations.current(scratch.engine) == migrations.head()
+
+
+LOSSY = Revision("0002", 'op.execute("UPDATE tasks SET description = NULL")')
+FORGETFUL = Revision(
+    "0002",
+    """
+    if op.get_context().dialect.name == "postgresql":
+        op.execute("CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+        op.execute("CREATE TRIGGER trg_noop BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION noop()")
+    else:
+        op.execute("CREATE TRIGGER trg_noop AFTER UPDATE ON tasks BEGIN SELECT 1; END")
+    """,
+    downgrade="""
+    if op.get_context().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER trg_noop ON tasks")
+    """,
+)
+
+
+async def test_a_lossy_migration_fails_the_round_trip_naming_the_lost_column(scratch_url: str, tmp_path: Path) -> None:
+    scripts = make_scripts(tmp_path / "scripts", LOSSY)
+    frame = await migrations.verify_roundtrip(scratch_url, rows=1_000, script_location=scripts)
+    by_step = frame.set_index("step")
+    assert by_step.loc[["upgrade 0001", "downgrade 0001", "upgrade 0001 again", "seed", "upgrade 0002"], "ok"].all()
+    assert not by_step.loc["downgrade 0002", "ok"]
+    detail = by_step.loc["downgrade 0002", "detail"]
+    assert detail.startswith("differs from before the upgrade: tasks.description changed in ")
+    assert detail.endswith(" of 1,000 rows")
+    assert by_step.loc["upgrade 0002 again", "detail"] == "not run: a previous step failed"
+
+
+async def test_a_downgrade_that_leaves_a_trigger_or_function_behind_fails(scratch_url: str, tmp_path: Path) -> None:
+    scripts = make_scripts(tmp_path / "scripts", FORGETFUL)
+    frame = await migrations.verify_roundtrip(scratch_url, rows=10, script_location=scripts)
+    detail = frame.set_index("step").loc["downgrade 0002", "detail"]
+    expected = "function noop() left behind" if scratch_url.startswith("postgresql") else "triggers: gained trg_noop"
+    assert expected in detail, frame.to_string()
+    assert frame["ok"].tolist() == [True] * 5 + [False, False]
+
+
+async def test_verify_roundtrip_without_rows_seeds_nothing(sqlite_url: str) -> None:
+    frame = await migrations.verify_roundtrip(sqlite_url, rows=0)
+    assert "seed" not in frame["step"].tolist()
+    assert frame["ok"].all()
+
+
+@pytest.mark.parametrize("rows", [-1, 1.5, True])
+async def test_verify_roundtrip_refuses_a_nonsense_row_count(sqlite_url: str, rows: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="rows"):
+        await migrations.verify_roundtrip(sqlite_url, rows=rows)  # type: ignore[arg-type]
+
+
+async def test_verify_roundtrip_refuses_a_directory_that_is_not_a_script_directory(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(MigrationError, match="is not an Alembic script directory"):
+        await migrations.verify_roundtrip(sqlite_url, script_location=tmp_path)
 
 
 async def test_verify_roundtrip_leaves_no_scratch_database_behind(postgres_server: PostgresServer) -> None:

@@ -212,10 +212,25 @@ async def test_statement_timeout_comes_from_the_settings_for_the_default_engine(
         {"sslmode": "require", "connect_timeout": "5"},
         {"sslmode": "verify-full", "sslrootcert": "CERT"},
         {"sslmode": "verify-ca", "sslrootcert": "CERT"},
+        {"sslmode": "require", "sslrootcert": "CERT"},
+        {"ssl": "require"},
+        {"ssl": "verify-full", "sslrootcert": "CERT"},
+        {"ssl": "true", "sslrootcert": "CERT"},
     ],
-    ids=["channel-binding", "prefer", "options-endpoint", "connect-timeout", "verify-full", "verify-ca"],
+    ids=[
+        "channel-binding",
+        "prefer",
+        "options-endpoint",
+        "connect-timeout",
+        "verify-full",
+        "verify-ca",
+        "require-with-root-cert",
+        "ssl-require",
+        "ssl-verify-full",
+        "ssl-true",
+    ],
 )
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+asyncpg"])
 async def test_connection_strings_as_pasted_work(
     pg_engine: AsyncEngine, postgres_server: PostgresServer, params: dict[str, str], scheme: str
 ) -> None:
@@ -238,8 +253,18 @@ async def test_connection_strings_as_pasted_work(
         ({"sslmode": "disable"}, "no encryption"),
         ({"sslmode": "verify-full"}, "root certificate file"),
         ({"sslmode": "verify-full", "sslrootcert": "SYSTEM"}, "certificate verify failed"),
+        ({"sslrootcert": "system"}, "certificate verify failed: self-signed certificate"),
+        ({"ssl": "true"}, "certificate verify failed: self-signed certificate"),
+        ({"ssl": "disable"}, "no encryption"),
     ],
-    ids=["disable-against-tls-only", "verify-full-without-root-cert", "verify-full-self-signed"],
+    ids=[
+        "disable-against-tls-only",
+        "verify-full-without-root-cert",
+        "verify-full-self-signed",
+        "system-store-self-signed",
+        "ssl-true-self-signed",
+        "ssl-disable-against-tls-only",
+    ],
 )
 async def test_connection_strings_that_cannot_work_fail_with_one_clear_sentence(
     postgres_server: PostgresServer, params: dict[str, str], reason: str
@@ -252,6 +277,22 @@ async def test_connection_strings_that_cannot_work_fail_with_one_clear_sentence(
     assert reason in message and "\n" not in message
     assert message.startswith('Could not connect to database "todo_test" on 127.0.0.1:')
     assert postgres_server.cluster.password not in message
+
+
+async def test_sslrootcert_system_is_the_trust_store_the_system_configures(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The self-signed harness fails against the real store (above) and passes once the
+    store holds its certificate (OpenSSL's SSL_CERT_FILE, as libpq documents for system)."""
+    if postgres_server.cluster is None:
+        pytest.skip("uses the local cluster's certificate")
+    monkeypatch.setenv("SSL_CERT_FILE", str(postgres_server.cluster.root / "server.crt"))
+    engine = create_engine(with_query(postgres_server.cluster.url(sslmode=""), sslrootcert="system"))
+    try:
+        async with connect(engine) as conn:
+            assert (await conn.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))).scalar_one()
+    finally:
+        await engine.dispose()
 
 
 async def test_a_connect_dropped_once_is_retried_once(pg_engine: AsyncEngine, postgres_server: PostgresServer) -> None:

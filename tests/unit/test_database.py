@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC
+from pathlib import Path
 
+import IPython.lib.pretty
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.conftest import connect_failure
-from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, session_scope
+from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, migrations, session_scope
 from todo_data.database import (
+    about,
+    add_note,
     begin,
     connect,
     default_engine,
@@ -22,7 +26,7 @@ from todo_data.database import (
     reset_default_engine,
     sessionmaker,
 )
-from todo_data.errors import DatabaseConnectionError, SettingsError
+from todo_data.errors import DatabaseConnectionError, InvalidArgumentError, SettingsError
 from todo_data.testing import free_port
 
 
@@ -227,3 +231,119 @@ def test_direct_url_of_another_pooled_host_needs_database_direct_url(monkeypatch
     get_settings.cache_clear()
     assert direct_url().port == 5432
     assert direct_url("postgresql://u:secret@127.0.0.1:6432/app").port == 5432
+
+
+# --- statement_timeout: 0 is "no limit", nonsense is refused -------------------------------
+
+
+def statement_timeout_of(engine: AsyncEngine) -> float | None:
+    return about(engine).statement_timeout
+
+
+@pytest.mark.parametrize("value", [None, 0, 0.0])
+def test_statement_timeout_none_or_zero_means_no_limit(value: float | None) -> None:
+    assert statement_timeout_of(create_engine("postgresql://u:p@h/db", statement_timeout=value)) is None
+
+
+def test_statement_timeout_argument_zero_overrides_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@h/db")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "30")
+    assert statement_timeout_of(create_engine()) == 30
+    assert statement_timeout_of(create_engine(statement_timeout=0)) is None
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), float("inf"), float("-inf"), "30", True])
+def test_statement_timeout_nonsense_is_an_invalid_argument(value: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="statement_timeout") as exc:
+        create_engine("postgresql://u:p@h/db", statement_timeout=value)  # type: ignore[arg-type]
+    assert "seconds" in str(exc.value)
+
+
+# --- a broken environment never breaks an explicit URL --------------------------------------
+
+BROKEN_SETTINGS = {
+    "DATABASE_URL": "postgresql://u:secret@h/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+    "DATABASE_POOLED": "perhaps",
+    "DATABASE_STATEMENT_TIMEOUT": "-1",
+    "DATABASE_DIRECT_URL": "mysql://u:secret@h/db",
+    "TEST_DATABASE_URL": "postgresql://u:secret@h:port/db",
+}
+
+
+@pytest.mark.parametrize(("name", "value"), BROKEN_SETTINGS.items(), ids=list(BROKEN_SETTINGS))
+async def test_a_broken_setting_never_breaks_an_explicit_url(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        get_settings()
+    engine = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert about(engine).statement_timeout is None and not about(engine).target.pooled
+        await migrations.upgrade(engine)
+        assert await count(engine) == 0
+    finally:
+        await engine.dispose()
+    assert direct_url("postgresql://u:p@ep-x-1-pooler.eu-central-1.aws.neon.tech/db").host == (
+        "ep-x-1.eu-central-1.aws.neon.tech"
+    )
+    pg = create_engine("postgresql://u:p@h/db")
+    assert about(pg).statement_timeout is None
+    await pg.dispose()
+
+
+async def test_a_broken_setting_still_breaks_the_default_engine_with_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", BROKEN_SETTINGS["DATABASE_URL"])
+    with pytest.raises(SettingsError, match="sslrootcert") as exc:
+        create_engine()
+    assert "secret" not in str(exc.value)
+
+
+# --- an engine says what it opens ------------------------------------------------------------
+
+
+def test_an_engine_says_what_it_opens_never_the_password() -> None:
+    url = "postgresql://analyst:hunter2@ep-x-1-pooler.eu-central-1.aws.neon.tech/neondb?sslrootcert=system"
+    engine = create_engine(url, read_only=True, statement_timeout=30)
+    shown = (repr(engine), str(about(engine)), IPython.lib.pretty.pretty(engine))
+    assert shown[0] == (
+        '<AsyncEngine: PostgreSQL database "neondb" on ep-x-1-pooler.eu-central-1.aws.neon.tech as user "analyst" '
+        "(read-only, pooled endpoint (PgBouncer transaction mode), sslmode=verify-full, sslrootcert=system, "
+        "statement timeout 30 s)>"
+    )
+    assert (
+        shown[1]
+        == shown[2]
+        == (
+            'PostgreSQL database "neondb" on ep-x-1-pooler.eu-central-1.aws.neon.tech as user "analyst"\n'
+            "read-only · pooled endpoint (PgBouncer transaction mode) · sslmode=verify-full, sslrootcert=system"
+            " · statement timeout 30 s"
+        )
+    )
+    assert not any("hunter2" in text for text in shown)
+
+
+async def test_the_described_engine_is_the_one_its_connections_and_sessions_give_back(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert str(about(engine)) == f"SQLite database {tmp_path / 'x.db'}\nread-write"
+        async with engine.connect() as conn:
+            assert conn.engine is engine and engine_of(conn) is engine
+    finally:
+        await engine.dispose()
+
+
+def test_a_note_and_a_title_frame_the_description() -> None:
+    engine = create_engine("sqlite://")
+    add_note(engine, "How to open another.", title="Demo database.")
+    assert str(about(engine)) == "Demo database.\nSQLite database :memory:\nread-write\nHow to open another."
+    assert repr(engine) == "<AsyncEngine: Demo database. SQLite database :memory: (read-write)>"
+
+
+def test_engines_made_elsewhere_are_described_too() -> None:
+    plain = create_async_engine("postgresql+asyncpg://u:secret@h:5433/db").execution_options(postgresql_readonly=True)
+    assert about(plain).summary == (
+        'PostgreSQL database "db" on h:5433 as user "u" (read-only, direct endpoint, sslmode=prefer (the default))'
+    )

@@ -22,7 +22,7 @@ def payload(task: dict[str, object]) -> bytes:
         (task[name] - PG_EPOCH) // timedelta(microseconds=1)  # type: ignore[operator]
         for name in ("created_at", "updated_at")
     ]
-    head = uuid.UUID(str(task["id"])).bytes + struct.pack(">qq", *micros)
+    head = uuid.UUID(str(task["id"])).bytes + b"\x00" + struct.pack(">qq", *micros)
     head += struct.pack(">iiii", *(len(text) if text is not None else -1 for text in texts))
     return head + b"".join(text or b"" for text in texts)
 

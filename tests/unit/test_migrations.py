@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import alembic_cli
 from todo_data import migrations
 from todo_data.database import create_engine
-from todo_data.errors import MigrationError
+from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError
 from todo_data.rules import CHECK_RULES
+from todo_data.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,3 +72,43 @@ async def test_live_sqlite_schema_has_every_named_constraint(sqlite_engine: Asyn
         "pk_tasks",
         {"ix_tasks_user_id", "ix_tasks_status"},
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "milliseconds"), [(5, 5000), (0.25, 250), (0, 0), (0.0001, 1), (2_000_000, 2_000_000_000)]
+)
+def test_lock_timeout_seconds_become_postgresqls_milliseconds(given: float, milliseconds: int) -> None:
+    assert migrations.lock_timeout_ms(given) == milliseconds
+
+
+@pytest.mark.parametrize("given", [-1, float("nan"), float("inf"), 3_000_000, "5", True])
+def test_a_nonsense_lock_timeout_is_refused_before_anything_runs(given: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="lock_timeout"):
+        migrations.lock_timeout_ms(given)  # type: ignore[arg-type]
+
+
+def test_lock_timeout_defaults_to_five_seconds_or_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert migrations.lock_timeout_ms(None) == 5000
+    monkeypatch.setenv("DATABASE_LOCK_TIMEOUT", "0")
+    get_settings.cache_clear()
+    assert migrations.lock_timeout_ms(None) == 0
+    monkeypatch.setenv("DATABASE_LOCK_TIMEOUT", "-2")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="DATABASE_LOCK_TIMEOUT"):
+        migrations.lock_timeout_ms(None)
+
+
+def test_a_broken_unrelated_setting_does_not_stop_a_migration_of_an_explicit_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://nope")
+    get_settings.cache_clear()
+    assert migrations.lock_timeout_ms(None) == 5000
+
+
+async def test_sqlite_upgrade_accepts_a_lock_timeout_and_ignores_it(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        assert await migrations.upgrade(engine, lock_timeout=1) == migrations.head()
+    finally:
+        await engine.dispose()

@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from todo_data import rules, session_scope
+from todo_data.database import sessionmaker
 from todo_data.models import Task, TaskBase, TaskStatus
-from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_USER_ID_LENGTH
+from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_USER_ID_LENGTH, rule_of
 
 
 def make(**overrides: Any) -> Task:
@@ -18,19 +22,20 @@ def make(**overrides: Any) -> Task:
 
 
 def error_of(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str]:
+    """The field and the rule an error names: its type (the rule's kind) and its message."""
     (error,) = exc.value.errors()
-    return ".".join(str(p) for p in error["loc"]), error["msg"]
+    return ".".join(str(p) for p in error["loc"]), f"{error['type']}: {error['msg']}"
 
 
 @pytest.mark.parametrize(
     ("field", "value", "rule"),
     [
-        ("user_id", "", "at least 1 character"),
-        ("user_id", "   ", "must not be blank"),
+        ("user_id", "", "not_blank: must not be blank"),
+        ("user_id", "   ", "not_blank: must not be blank"),
         ("user_id", "u" * (MAX_USER_ID_LENGTH + 1), f"at most {MAX_USER_ID_LENGTH} characters"),
         ("user_id", None, "valid string"),
-        ("title", "", "at least 1 character"),
-        ("title", " \t\n ", "at least 1 character"),
+        ("title", "", "not_blank: must not be blank"),
+        ("title", " \t\n ", "not_blank: must not be blank"),
         ("title", "x" * (MAX_TITLE_LENGTH + 1), f"at most {MAX_TITLE_LENGTH} characters"),
         ("title", None, "valid string"),
         (
@@ -43,7 +48,7 @@ def error_of(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str]:
         ("title", "nul\x00inside", "NUL characters"),
         ("description", "nul\x00", "NUL characters"),
         ("user_id", "u\x00", "NUL characters"),
-        ("title", "lone \ud800 surrogate", "unicode"),
+        ("title", "lone \ud800 surrogate", "valid_unicode: must not contain lone surrogate"),
         ("created_at", datetime(2024, 1, 1), "timezone info"),
         ("id", "not-a-uuid", "valid UUID"),
     ],
@@ -59,8 +64,8 @@ def test_constructor_rejects_invalid_field_naming_field_and_rule(field: str, val
 @pytest.mark.parametrize(
     ("field", "value", "rule"),
     [
-        ("title", "", "at least 1 character"),
-        ("title", "   ", "at least 1 character"),
+        ("title", "", "not_blank"),
+        ("title", "   ", "not_blank"),
         ("title", "x" * (MAX_TITLE_LENGTH + 1), f"at most {MAX_TITLE_LENGTH}"),
         ("user_id", " ", "must not be blank"),
         ("description", "d" * (MAX_DESCRIPTION_LENGTH + 1), f"at most {MAX_DESCRIPTION_LENGTH}"),
@@ -76,6 +81,18 @@ def test_assignment_rejects_invalid_value_and_keeps_the_old_one(field: str, valu
     loc, msg = error_of(exc)
     assert (loc, rule in msg) == (field, True)
     assert getattr(task, field) == before
+
+
+def test_title_blank_to_str_strip_is_rejected_like_user_id_and_violations_see_it() -> None:
+    # Issue 10: pydantic's strip_whitespace kept "\x1e" (blank to Python's str.strip), so
+    # Task accepted the title and checks.violations then reported the stored row.
+    for blank in ("\x1e", "\x1c\x1d\x1f", "\x85", " \u3000\u2029 "):
+        with pytest.raises(ValidationError) as exc:
+            make(title=blank)
+        assert error_of(exc)[0] == "title"
+        with pytest.raises(ValidationError) as exc:
+            make(user_id=blank)
+        assert error_of(exc)[0] == "user_id"
 
 
 def test_missing_required_fields_are_named() -> None:
@@ -181,3 +198,58 @@ def test_model_validate_from_attributes_and_update() -> None:
     assert (task.title, task.status) == ("from input", TaskStatus.COMPLETED)
     with pytest.raises(ValidationError):
         Task.model_validate(base, update={"title": " "})
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(1, 1, 1, 3, tzinfo=timezone(timedelta(hours=5))),  # year 0 in UTC
+        datetime(9999, 12, 31, 22, tzinfo=timezone(timedelta(hours=-5))),  # year 10000 in UTC
+        datetime.max.replace(tzinfo=UTC),  # asyncpg would write it as infinity
+        datetime.min.replace(tzinfo=UTC),  # ... and this as -infinity
+    ],
+)
+def test_instant_outside_what_both_databases_store_is_refused_naming_the_rule(instant: datetime) -> None:
+    with pytest.raises(ValidationError) as exc:
+        make(created_at=instant)
+    assert error_of(exc) == ("created_at", f"utc_range: {rule_of('created_at', 'utc_range').message}")
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(1, 1, 1, 5, 0, 0, 1, tzinfo=timezone(timedelta(hours=5))),
+        datetime.min.replace(tzinfo=UTC) + timedelta(microseconds=1),
+        datetime.max.replace(tzinfo=UTC) - timedelta(microseconds=1),
+    ],
+)
+def test_instant_just_inside_the_range_is_accepted_in_utc(instant: datetime) -> None:
+    assert make(created_at=instant).created_at == instant
+
+
+def test_each_value_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLModel's constructor sets every field through __setattr__, which validates: the
+    # blank check (user_id and title) ran twice per field before Task bypassed it.
+    calls: list[str] = []
+
+    def counted(value: str) -> bool:
+        calls.append(value)
+        return not value.strip()
+
+    monkeypatch.setattr(rules, "is_blank", counted)
+    make(user_id="u", title=" t ")
+    assert sorted(calls) == ["t", "u"]
+    calls.clear()
+    Task.model_validate({"user_id": "u", "title": "t"})
+    assert sorted(calls) == ["t", "u"]
+
+
+async def test_a_task_from_model_validate_is_stored_like_a_constructed_one(sqlite_engine: AsyncEngine) -> None:
+    built = Task.model_validate({"user_id": "u", "title": " from a dict ", "status": "completed"})
+    assert inspect(built).transient and built.model_fields_set == {"user_id", "title", "status"}
+    async with session_scope(sqlite_engine) as session:
+        session.add_all([built, make()])
+    async with sessionmaker(sqlite_engine)() as session:
+        loaded = await session.get(Task, built.id)
+    assert loaded is not None
+    assert (loaded.title, loaded.status, loaded.created_at) == ("from a dict", TaskStatus.COMPLETED, built.created_at)

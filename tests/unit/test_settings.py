@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from todo_data.errors import SettingsError
-from todo_data.settings import DEFAULT_DATABASE_URL, Settings, get_settings
+from todo_data.settings import DEFAULT_DATABASE_URL, Settings, find_dotenv, get_settings, source_of
 
 
 def test_default_is_a_local_sqlite_file() -> None:
@@ -98,3 +99,89 @@ def test_blank_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = get_settings()
     assert settings.database_pooled is None and settings.database_statement_timeout is None
     assert "database_url" not in settings.model_fields_set  # so the demo database applies
+
+
+def test_a_missing_sslrootcert_is_a_settings_error_not_a_bare_file_not_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://u:topsecret@h/db?sslmode=verify-full&sslrootcert={tmp_path}/x.crt"
+    )
+    with pytest.raises(SettingsError) as exc:
+        get_settings()
+    assert "DATABASE_URL" in str(exc.value) and "sslrootcert" in str(exc.value) and "does not exist" in str(exc.value)
+    assert "topsecret" not in str(exc.value)
+
+
+@pytest.mark.parametrize("raw", ["0", "0.0", ""])
+def test_statement_timeout_zero_or_unset_means_no_limit(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", raw)
+    assert get_settings().database_statement_timeout is None
+
+
+def test_statement_timeout_takes_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "2.5")
+    assert get_settings().database_statement_timeout == 2.5
+
+
+@pytest.mark.parametrize("raw", ["-1", "nan", "NaN", "inf", "-inf", "soon", "30s"])
+def test_statement_timeout_nonsense_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", raw)
+    with pytest.raises(SettingsError, match="DATABASE_STATEMENT_TIMEOUT") as exc:
+        get_settings()
+    assert "seconds" in str(exc.value)
+
+
+# --- .env: from the working directory upwards, the nearest one wins, the environment wins ---
+
+
+def test_dotenv_of_the_project_is_found_from_a_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / ".env").write_text("DATABASE_URL=postgresql://me:pw@neon.example/app\n")
+    monkeypatch.chdir(project / "notebooks")  # where JupyterLab starts a notebook's kernel
+    assert get_settings().database_url == "postgresql://me:pw@neon.example/app"
+    assert find_dotenv() == project / ".env"
+
+
+def test_the_nearest_dotenv_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / ".env").write_text("DATABASE_URL=postgresql://me:pw@outer.example/app\nDATABASE_POOLED=true\n")
+    (project / "notebooks" / ".env").write_text("DATABASE_URL=postgresql://me:pw@inner.example/app\n")
+    monkeypatch.chdir(project / "notebooks")
+    settings = get_settings()
+    assert settings.database_url == "postgresql://me:pw@inner.example/app"
+    assert settings.database_pooled is None  # one file is read, not a merge of several
+
+
+def test_the_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://me:pw@dotenv.example/app\n")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:pw@environment.example/app")
+    assert get_settings().database_url == "postgresql://me:pw@environment.example/app"
+
+
+def test_no_dotenv_anywhere_up_to_the_test_root_reads_nothing(tmp_path: Path) -> None:
+    assert find_dotenv() == tmp_path.parent / ".env"  # the empty one the test session puts there
+    assert get_settings().model_fields_set == set()
+
+
+def test_settings_tests_see_no_database_or_test_variables_of_the_developer() -> None:
+    leaked = [name for name in os.environ if name.startswith(("DATABASE_", "TEST_DATABASE_"))]
+    assert leaked == []
+
+
+def test_source_of_says_where_a_setting_comes_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://me:pw@dotenv.example/app\n")
+    assert source_of("DATABASE_URL") == str(tmp_path / ".env")
+    assert source_of("DATABASE_POOLED") == "its default"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me:pw@environment.example/app")
+    assert source_of("DATABASE_URL") == "the environment"
+
+
+def test_an_explicit_env_file_is_used_as_given(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DATABASE_POOLED=true\n")
+    (tmp_path / "other.env").write_text("DATABASE_POOLED=false\n")
+    assert Settings(_env_file=tmp_path / "other.env").database_pooled is False
+    assert Settings(_env_file=None).database_pooled is None
+    assert Settings().database_pooled is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,106 @@ def test_an_unencoded_at_in_the_password_is_refused_without_showing_it() -> None
     with pytest.raises(SettingsError, match="percent-encode it as %40") as exc:
         parse_database_url("postgresql://u:p@ssw0rd@h/db")
     assert "ssw0rd" not in str(exc.value)
+
+
+# --- ssl= (the asyncpg/SQLAlchemy spelling) and sslrootcert, as pasted from guides -------------
+
+
+def test_sqlalchemy_and_neon_asyncpg_spelling_ssl_require_is_accepted() -> None:
+    target = parse_database_url("postgresql+asyncpg://u:p@ep-x-123.us-east-2.aws.neon.tech/neondb?ssl=require")
+    assert target.connect_args["ssl"] == "require"
+    assert dict(target.url.query) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("disable", False),
+        ("false", False),
+        ("allow", "allow"),
+        ("prefer", "prefer"),
+        ("require", "require"),
+        ("verify-ca", "verify-ca"),
+        ("verify-full", "verify-full"),
+    ],
+)
+def test_ssl_takes_the_sslmode_spellings(value: str, expected: object) -> None:
+    assert parse_database_url(f"postgresql://u:p@h/db?ssl={value}").connect_args["ssl"] == expected
+
+
+def test_ssl_true_verifies_the_server_against_the_system_trust_store_as_asyncpg_does() -> None:
+    context = parse_database_url("postgresql://u:p@h/db?ssl=true").connect_args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname is True and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.cert_store_stats()["x509_ca"] > 0  # the operating system's CAs are loaded
+
+
+@pytest.mark.parametrize("query", ["ssl=require&sslmode=require", "sslmode=disable&ssl=false", "ssl=TRUE"])
+def test_ssl_and_sslmode_that_agree_are_accepted(query: str) -> None:
+    parse_database_url(f"postgresql://u:p@h/db?{query}")
+
+
+@pytest.mark.parametrize("query", ["ssl=require&sslmode=disable", "sslmode=require&ssl=verify-full"])
+def test_ssl_and_sslmode_that_disagree_are_refused(query: str) -> None:
+    with pytest.raises(SettingsError, match=r"ssl=.* and sslmode=.* disagree"):
+        parse_database_url(f"postgresql://u:secret@h/db?{query}")
+
+
+def test_an_unknown_ssl_value_is_refused_listing_the_accepted_ones() -> None:
+    with pytest.raises(SettingsError) as exc:
+        parse_database_url("postgresql://u:secret@h/db?ssl=sometimes")
+    assert "ssl='sometimes'" in str(exc.value) and "verify-full" in str(exc.value) and "true" in str(exc.value)
+    assert "secret" not in str(exc.value)
+
+
+def test_sslrootcert_system_means_the_os_trust_store_and_verify_full() -> None:
+    for query in ("sslrootcert=system", "sslrootcert=system&sslmode=verify-full", "sslrootcert=system&ssl=true"):
+        context = parse_database_url(f"postgresql://u:p@h/db?{query}").connect_args["ssl"]
+        assert isinstance(context, ssl.SSLContext), query
+        assert context.check_hostname is True and context.verify_mode == ssl.CERT_REQUIRED
+        assert context.cert_store_stats()["x509_ca"] > 0
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "prefer", "disable"])
+def test_sslrootcert_system_with_a_weaker_sslmode_is_refused_as_libpq_does(mode: str) -> None:
+    with pytest.raises(SettingsError, match=rf"sslmode={mode}.*sslrootcert=system.*verify-full"):
+        parse_database_url(f"postgresql://u:p@h/db?sslmode={mode}&sslrootcert=system")
+
+
+@pytest.mark.parametrize(
+    "ssl_param", ["sslmode=verify-full", "sslmode=verify-ca", "sslmode=require", "ssl=verify-full"]
+)
+def test_a_missing_sslrootcert_file_is_a_settings_error_naming_it(ssl_param: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "root.crt"
+    with pytest.raises(SettingsError) as exc:
+        parse_database_url(f"postgresql://u:secret@h/db?{ssl_param}&sslrootcert={missing}")
+    assert "sslrootcert" in str(exc.value) and str(missing) in str(exc.value) and "does not exist" in str(exc.value)
+    assert "secret" not in str(exc.value)
+
+
+def test_an_sslrootcert_that_is_no_certificate_is_a_settings_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "root.crt"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(SettingsError, match=r"sslrootcert=.*root\.crt.* no PEM certificate"):
+        parse_database_url(f"postgresql://u:p@h/db?sslmode=verify-full&sslrootcert={bogus}")
+
+
+def test_sslmode_require_with_a_root_certificate_verifies_the_ca_as_libpq_does() -> None:
+    cafile = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
+    context = parse_database_url(f"postgresql://u:p@h/db?sslmode=require&sslrootcert={cafile}").connect_args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is False
+
+
+@pytest.mark.parametrize(
+    ("query", "tls"),
+    [
+        ("", "sslmode=prefer (the default)"),
+        ("?sslmode=require", "sslmode=require"),
+        ("?ssl=true", "sslmode=verify-full, sslrootcert=system"),
+        ("?sslrootcert=system", "sslmode=verify-full, sslrootcert=system"),
+        ("?sslmode=disable", "sslmode=disable (no TLS)"),
+    ],
+)
+def test_the_target_says_how_tls_is_used(query: str, tls: str) -> None:
+    assert parse_database_url(f"postgresql://u:p@h/db{query}").tls == tls

@@ -1,0 +1,58 @@
+"""The package's table of contents: every public name resolves, and importing it stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import todo_data
+
+HEAVY = ("sqlalchemy", "sqlmodel", "pydantic_settings", "pandas", "pyarrow", "alembic", "asyncpg", "rich")
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """The top-level packages loaded by running ``code`` in a new interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_import_todo_data_loads_no_heavy_module() -> None:
+    assert modules_loaded_by("import todo_data") & set(HEAVY) == set()
+
+
+def test_the_cli_builds_its_help_without_any_heavy_module() -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "sys.argv = ['todo-data', '--help']\n"
+        "from todo_data.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main()"
+    )
+    assert modules_loaded_by(code) & set(HEAVY) == set()
+
+
+@pytest.mark.parametrize("name", todo_data.__all__)
+def test_every_public_name_resolves(name: str) -> None:
+    assert getattr(todo_data, name) is not None
+    assert name in dir(todo_data)
+
+
+def test_the_names_are_the_modules_own_objects() -> None:
+    from todo_data import database, models, runner, settings
+
+    assert todo_data.create_engine is database.create_engine
+    assert todo_data.Task is models.Task
+    assert todo_data.run is runner.run
+    assert todo_data.get_settings is settings.get_settings
+    from todo_data import migrations
+
+    assert todo_data.migrations is migrations
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = todo_data.nope  # type: ignore[attr-defined]
