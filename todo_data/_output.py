@@ -15,15 +15,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from todo_data._frames import STRING
 from todo_data.errors import InvalidArgumentError, MissingExtraError
 
 Output = Literal["pandas", "arrow", "polars"]
 OUTPUTS: Final = ("pandas", "arrow", "polars")
 
-#: pandas' default string dtype (``str``), Arrow-backed, missing values as NaN.
-STRING: Final = pd.StringDtype("pyarrow", na_value=np.nan)
-#: Timestamps: microseconds (the precision both databases store), in UTC.
-TIMESTAMP: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
 DATE: Final = pd.ArrowDtype(pa.date32())
 
 

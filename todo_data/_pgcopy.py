@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Kind(Enum):
@@ -96,6 +97,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PAD: Final = bytes(16)
 # The received bytes are searched for row marks once this many have arrived.
 _SEARCH_BLOCK: Final = 1 << 18
+# string_view offsets are int32: the received bytes are seen through windows (see _text).
+_WINDOW: Final = 1 << 30
 # Each byte as its two lowercase hex digits, read as one little-endian uint16.
 _HEX_PAIRS: Final = np.array([ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], dtype="<u2")
 
@@ -105,11 +108,27 @@ class CopyFormatError(ValueError):
 
 
 @dataclass
+class Column:
+    """One column of a batch, decoded into numpy; :func:`assemble` makes it an Arrow array.
+
+    ``values``: fixed-width values as Arrow lays them out (int64, float64, bool, int32 days,
+    int64 microseconds since 1970, zero where missing); for uuid the 16 bytes of each value,
+    (n, 16) uint8; for text Arrow ``string_view`` views, (n, 4) int32, pointing into
+    ``windows`` of the received bytes (see :func:`_text`). Rows can be reordered at this
+    stage for the price of these arrays, before any text is copied.
+    """
+
+    values: npt.NDArray[Any]
+    valid: npt.NDArray[np.bool_]
+    windows: list[pa.Buffer] = field(default_factory=list)
+
+
+@dataclass
 class Batch:
-    """Decoded rows: one Arrow array per column."""
+    """Decoded rows, one :class:`Column` each."""
 
     rows: int
-    columns: list[pa.Array]
+    columns: list[Column]
 
 
 class _Imitation(Exception):
@@ -283,7 +302,7 @@ def decode_rows(data: memoryview | bytes, starts: npt.NDArray[np.int64], end: in
     n = len(starts)
     int32 = _view(data, ">i4", 4)
     field = starts + 10
-    columns: list[pa.Array] = []
+    columns: list[Column] = []
     for kind in kinds:
         length = int32[field].astype(np.int64)
         valid = length >= 0
@@ -306,40 +325,25 @@ def _view(data: memoryview | bytes | npt.NDArray[np.uint8], dtype: str, width: i
     return np.ndarray((len(data) - width + 1,), dtype=dtype, buffer=data, strides=(1,))
 
 
-def _validity(valid: npt.NDArray[np.bool_]) -> tuple[pa.Buffer | None, int]:
-    nulls = int(len(valid) - np.count_nonzero(valid))
-    if not nulls:
-        return None, 0
-    return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
-
-
-def _array(arrow_type: pa.DataType, values: npt.NDArray[np.generic], valid: npt.NDArray[np.bool_]) -> pa.Array:
-    bitmap, nulls = _validity(valid)
-    return pa.Array.from_buffers(arrow_type, len(values), [bitmap, pa.py_buffer(values)], null_count=nulls)
-
-
-def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pa.Array:
-    arrow_type = ARROW_TYPE[kind]
+def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> Column:
     if kind is Kind.UUID:
-        raw = _view(data, "V16", 16)[at].view(np.uint8).reshape(len(at), 16)
-        return _uuid_strings(raw, valid)
+        return Column(_view(data, "V16", 16)[at].view(np.uint8).reshape(len(at), 16), valid)
     if kind is Kind.BOOL:
-        values = np.frombuffer(data, dtype=np.uint8)[at] != 0
-        bitmap, nulls = _validity(valid)
-        packed = pa.py_buffer(np.packbits(values, bitorder="little"))
-        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, packed], null_count=nulls)
+        return Column(np.frombuffer(data, dtype=np.uint8)[at] != 0, valid)
     if kind is Kind.INTERVAL:
         micros = _view(data, ">i8", 8)[at].astype(np.int64)
         days = _view(data, ">i4", 4)[at + 8].astype(np.int64) + 30 * _view(data, ">i4", 4)[at + 12]
-        return _array(arrow_type, np.where(valid, micros + days * _US_PER_DAY, 0), valid)
+        return Column(np.where(valid, micros + days * _US_PER_DAY, 0), valid)
     if kind is Kind.DATE:
         days32 = _view(data, ">i4", 4)[at].astype(np.int32)
         valid = valid & (days32 != _INT32_MIN) & (days32 != _INT32_MAX)  # ±infinity
-        return _array(arrow_type, np.where(valid, days32 + PG_EPOCH_DAYS, 0).astype(np.int32), valid)
+        return Column(np.where(valid, days32 + PG_EPOCH_DAYS, 0).astype(np.int32), valid)
     if kind in (Kind.TIMESTAMPTZ, Kind.TIMESTAMP):
         micros = _view(data, ">i8", 8)[at].astype(np.int64)
-        valid = valid & (micros != _INT64_MIN) & (micros != _INT64_MAX)  # ±infinity
-        return _array(arrow_type, np.where(valid, micros + PG_EPOCH_US, 0), valid)
+        # -infinity, and infinity or any instant past what int64 microseconds since 1970
+        # hold (PostgreSQL goes on to the year 294276): missing, never a wrapped value.
+        valid = valid & (micros != _INT64_MIN) & (micros <= _INT64_MAX - PG_EPOCH_US)
+        return Column(np.where(valid, micros + PG_EPOCH_US, 0), valid)
     source = {
         Kind.INT2: ">i2",
         Kind.INT4: ">i4",
@@ -350,10 +354,130 @@ def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], vali
     target = np.float64 if kind in (Kind.FLOAT4, Kind.FLOAT8) else np.int64
     values = _view(data, source, WIDTH[kind])[at].astype(target)
     values[~valid] = 0
-    return _array(arrow_type, values, valid)
+    return Column(values, valid)
 
 
-def _uuid_strings(raw: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
+def _text(
+    data: memoryview | bytes,
+    at: npt.NDArray[np.int64],
+    length: npt.NDArray[np.int64],
+    valid: npt.NDArray[np.bool_],
+) -> Column:
+    """Arrow ``string_view`` views of the text at (``at``, ``length``) in ``data``.
+
+    A view is 16 bytes: an int32 length, then either the string itself (up to 12 bytes,
+    zero padded) or its first 4 bytes, a buffer index and an int32 offset in that buffer.
+    Offsets are int32, so ``data`` is seen through windows of ``2 * _WINDOW`` bytes starting
+    every ``_WINDOW`` bytes: a string (at most 1 GiB in PostgreSQL) starting in window k
+    ends inside it.
+    """
+    n = len(at)
+    head = _view(data, "V12", 12)[at].view(np.uint8).reshape(n, 12)
+    head *= np.arange(12) < length[:, None]
+    words = head.view("<i4")  # (n, 3)
+    short = length <= 12
+    window = at // _WINDOW
+    views = np.empty((n, 4), dtype="<i4")
+    views[:, 0] = length
+    views[:, 1] = words[:, 0]
+    views[:, 2] = np.where(short, words[:, 1], window)
+    views[:, 3] = np.where(short, words[:, 2], at - window * _WINDOW)
+    buffer = pa.py_buffer(data)
+    size = len(buffer)
+    windows = [buffer.slice(start, min(2 * _WINDOW, size - start)) for start in range(0, size, _WINDOW)]
+    return Column(views, valid, windows)
+
+
+def assemble(batches: Sequence[Batch], kinds: Sequence[Kind], *, order_by: Sequence[int] = ()) -> list[pa.ChunkedArray]:
+    """One chunked Arrow array per column from decoded batches.
+
+    Without ``order_by``, one chunk per batch, in the order received. With ``order_by``
+    (positions of columns of fixed-width kinds), the rows in the order PostgreSQL's
+    ``ORDER BY`` those columns gives (ascending, NULLs last; uuids byte by byte,
+    timestamps by instant, so ±infinity, read as missing, comes last), one chunk each:
+    the rows are reordered in numpy before any text is copied out of the received bytes.
+    """
+    order = _order(batches, kinds, order_by) if order_by else None
+    arrays: list[pa.ChunkedArray] = []
+    for index, kind in enumerate(kinds):
+        parts = [batch.columns[index] for batch in batches]
+        chunks = (
+            [_arrow(kind, _merged(kind, parts, order))] if order is not None else [_arrow(kind, part) for part in parts]
+        )
+        arrays.append(pa.chunked_array(chunks, type=ARROW_TYPE[kind]))
+    return arrays
+
+
+def _order(batches: Sequence[Batch], kinds: Sequence[Kind], order_by: Sequence[int]) -> npt.NDArray[np.int64]:
+    keys: dict[str, pa.Array] = {}
+    for index in order_by:
+        kind = kinds[index]
+        if kind is Kind.TEXT:
+            raise ValueError("text is ordered by a collation: only fixed-width columns can be ordered here")
+        column = _merged(kind, [batch.columns[index] for batch in batches], None)
+        if kind is Kind.UUID:  # compared as bytes, as PostgreSQL compares uuids
+            bitmap, nulls = _validity(column.valid)
+            keys[f"k{index}"] = pa.Array.from_buffers(
+                pa.binary(16), len(column.valid), [bitmap, pa.py_buffer(column.values)], null_count=nulls
+            )
+        else:
+            keys[f"k{index}"] = _arrow(kind, column)
+    # Arrow places nulls last by default, and its sort is stable.
+    indices = pc.sort_indices(pa.table(keys), sort_keys=[(name, "ascending") for name in keys])
+    order: npt.NDArray[np.int64] = indices.to_numpy().astype(np.int64, copy=False)
+    return order
+
+
+def _merged(kind: Kind, parts: Sequence[Column], order: npt.NDArray[np.int64] | None) -> Column:
+    """The columns of several batches as one, its rows taken in ``order`` (if given)."""
+    if len(parts) == 1:
+        merged = parts[0]
+    elif not parts:  # no rows: a zero-byte buffer serves every kind
+        merged = Column(np.zeros((0, 16), dtype=np.uint8), np.zeros(0, dtype=bool))
+    else:
+        values = [part.values for part in parts]
+        windows: list[pa.Buffer] = []
+        if kind is Kind.TEXT:
+            # Each batch's long strings point into its own windows: renumber them.
+            values = []
+            for part in parts:
+                views = part.values
+                if windows:
+                    views = views.copy()
+                    views[views[:, 0] > 12, 2] += len(windows)
+                values.append(views)
+                windows += part.windows
+        merged = Column(np.concatenate(values), np.concatenate([part.valid for part in parts]), windows)
+    if order is None:
+        return merged
+    return Column(merged.values[order], merged.valid[order], merged.windows)
+
+
+def _validity(valid: npt.NDArray[np.bool_]) -> tuple[pa.Buffer | None, int]:
+    nulls = int(len(valid) - np.count_nonzero(valid))
+    if not nulls:
+        return None, 0
+    return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
+
+
+def _arrow(kind: Kind, column: Column) -> pa.Array:
+    """The Arrow array of a decoded column (text copied out of the received bytes here)."""
+    n = len(column.valid)
+    bitmap, nulls = _validity(column.valid)
+    if kind is Kind.TEXT:
+        views = pa.Array.from_buffers(
+            pa.string_view(), n, [bitmap, pa.py_buffer(column.values), *column.windows], null_count=nulls
+        )
+        return views.cast(pa.large_string())
+    if kind is Kind.UUID:
+        return _uuid_strings(column.values, column.valid, bitmap, nulls)
+    values = np.packbits(column.values, bitorder="little") if kind is Kind.BOOL else column.values
+    return pa.Array.from_buffers(ARROW_TYPE[kind], n, [bitmap, pa.py_buffer(values)], null_count=nulls)
+
+
+def _uuid_strings(
+    raw: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_], bitmap: pa.Buffer | None, nulls: int
+) -> pa.Array:
     """16-byte UUIDs as canonical 36-character lowercase strings, vectorised."""
     n = len(raw)
     digits = _HEX_PAIRS[raw].view(np.uint8)  # (n, 32)
@@ -364,46 +488,12 @@ def _uuid_strings(raw: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> p
     text[:, 14:18] = digits[:, 12:16]
     text[:, 19:23] = digits[:, 16:20]
     text[:, 24:36] = digits[:, 20:32]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.where(valid, 36, 0), out=offsets[1:])
-    bitmap, nulls = _validity(valid)
+    if nulls:
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.where(valid, 36, 0), out=offsets[1:])
+        text = text[valid]
+    else:
+        offsets = np.arange(0, 36 * n + 1, 36, dtype=np.int64)
     return pa.Array.from_buffers(
-        pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(text[valid])], null_count=nulls
+        pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(text)], null_count=nulls
     )
-
-
-def _text(
-    data: memoryview | bytes,
-    at: npt.NDArray[np.int64],
-    length: npt.NDArray[np.int64],
-    valid: npt.NDArray[np.bool_],
-) -> pa.Array:
-    """The text at (``at``, ``length``) in ``data`` as a ``large_string`` array.
-
-    Gathered through Arrow's ``string_view`` layout, which points into ``data``: a view is
-    16 bytes, an int32 length, then either the string itself (up to 12 bytes, zero padded)
-    or its first 4 bytes, a buffer index (0) and its offset. Arrow copies the strings out.
-    """
-    n = len(at)
-    head = _view(data, "V12", 12)[at].view(np.uint8).reshape(n, 12)
-    head *= np.arange(12) < length[:, None]
-    words = head.view("<i4")  # (n, 3)
-    short = length <= 12
-    views = np.empty((n, 4), dtype="<i4")
-    views[:, 0] = length
-    views[:, 1] = words[:, 0]
-    views[:, 2] = np.where(short, words[:, 1], 0)
-    views[:, 3] = np.where(short, words[:, 2], at)
-    bitmap, nulls = _validity(valid)
-    array = pa.Array.from_buffers(
-        pa.string_view(), n, [bitmap, pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls
-    )
-    return array.cast(pa.large_string())
-
-
-def assemble(batches: Sequence[Batch], kinds: Sequence[Kind]) -> list[pa.ChunkedArray]:
-    """One chunked Arrow array per column from decoded batches (no copy)."""
-    return [
-        pa.chunked_array([batch.columns[index] for batch in batches], type=ARROW_TYPE[kind])
-        for index, kind in enumerate(kinds)
-    ]

@@ -314,15 +314,24 @@ def table(columns: Sequence[PgColumn] | Sequence[str], arrays: Sequence[pa.Array
     return pa.Table.from_arrays(list(arrays), names=names) if names else pa.table({})
 
 
-async def pg_table(conn: AsyncConnection, stmt: Statement) -> pa.Table:
+async def pg_table(conn: AsyncConnection, stmt: Statement, *, order_by: Sequence[str] = ()) -> pa.Table:
+    """The whole result as one table.
+
+    ``order_by`` names result columns of fixed-width types (a statement ``COPY`` can wrap):
+    the rows are then sorted here, as PostgreSQL's ``ORDER BY`` those columns would sort
+    them (see :func:`~todo_data._pgcopy.assemble`), which spares the server the sort.
+    """
     async with pg_driver(conn) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
+            assert not order_by, "only a statement COPY wraps can be ordered on the client"
             return table(query.columns, await pg_rows(driver, query))
         decoder = CopyDecoder(query.kinds)
         await driver.copy_from_query(query.copy_select(), output=decoder.receive, format="binary")
         decoder.finish()
-    return table(query.columns, assemble(decoder.take(), query.kinds))
+    names = [column.name for column in query.columns]
+    positions = [names.index(name) for name in order_by]
+    return table(query.columns, assemble(decoder.take(), query.kinds, order_by=positions))
 
 
 async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:

@@ -226,3 +226,45 @@ def test_values_that_imitate_the_row_mark_are_not_taken_for_rows(search_block: i
         for batch_rows in (1, 3):
             arrays = decode(data, kinds, chunks=[cut], batch_rows=batch_rows)
             assert [array.to_pylist() for array in arrays] == [list(column) for column in zip(*rows, strict=True)]
+
+
+def test_text_beyond_the_first_window_of_a_batch_is_read_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Real windows are 1 GiB; 64-byte windows over texts of up to 40 bytes exercise the
+    # same arithmetic (long strings in later windows, in later batches, reordered).
+    monkeypatch.setattr(_pgcopy, "_WINDOW", 64)
+    texts = [("abcdefghij" * 4)[: i * 7 % 41] for i in range(60)]
+    kinds = [Kind.INT8, Kind.TEXT]
+    rows = [[-i, text] for i, text in enumerate(texts)]
+    assert decode(stream(kinds, rows), kinds, batch_rows=7)[1].to_pylist() == texts
+    ordered = assemble(_decoded(stream(kinds, rows), kinds, batch_rows=7), kinds, order_by=[0])
+    assert ordered[1].to_pylist() == texts[::-1]
+
+
+def _decoded(data: bytes, kinds: list[Kind], *, batch_rows: int) -> list[_pgcopy.Batch]:
+    decoder = CopyDecoder(kinds, batch_rows=batch_rows)
+    decoder.feed(data)
+    decoder.finish()
+    return decoder.take()
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 100])
+def test_rows_are_ordered_as_postgresql_orders_them(batch_rows: int) -> None:
+    # ORDER BY a timestamp then a uuid: ascending, NULLs last (±infinity reads as NULL, so
+    # last too), uuids byte by byte; the text follows its row.
+    kinds = [Kind.UUID, Kind.TEXT, Kind.TIMESTAMPTZ]
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    ids = [None, *(str(uuid.UUID(int=i << 120 | i)) for i in (9, 1, 200, 3, 128, 7, 2))]
+    times = [t0, t0, t0 + timedelta(microseconds=1), None, INFINITY, MINUS_INFINITY, t0 - timedelta(days=1), t0]
+    rows = [[id_, f"row {i} " * i, time] for i, (id_, time) in enumerate(zip(ids, times, strict=True))]
+
+    def key(row: list[Any]) -> tuple[Any, ...]:
+        time = row[2] if isinstance(row[2], datetime) else None
+        return (time is None, time or t0, row[0] is None, uuid.UUID(row[0]).bytes if row[0] else b"")
+
+    expected = sorted(rows, key=key)
+    arrays = assemble(_decoded(stream(kinds, rows), kinds, batch_rows=batch_rows), kinds, order_by=[2, 0])
+    assert arrays[0].to_pylist() == [row[0] for row in expected]
+    assert arrays[1].to_pylist() == [row[1] for row in expected]
+    assert [array.num_chunks for array in arrays] == [1, 1, 1]
+    with pytest.raises(ValueError, match="collation"):
+        assemble(_decoded(stream(kinds, rows), kinds, batch_rows=batch_rows), kinds, order_by=[1])
