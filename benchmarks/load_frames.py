@@ -12,7 +12,10 @@ row (``memory_usage(deep=True)``). Two workloads:
 - the whole table, ``SELECT <every column> FROM tasks ORDER BY created_at, id``:
   ``tasks_frame`` against pandas.read_sql, ConnectorX, ADBC (uuid ids as bytes, and
   reading ``id::text`` for string ids like tasks_frame's), the ORM, and a binary COPY of
-  the same rows to nowhere (the floor: what the server and the wire cost alone);
+  the same rows to nowhere (the floor: what the server and the wire cost alone).
+  tasks_frame asks for the rows unordered and sorts them itself, so the same two without
+  ``ORDER BY`` (``*_unordered``: frames not in the contract's order) show how much of the
+  difference is the server's sort;
 - a mixed-type query (int, float, numeric, bool, text, uuid, timestamptz, date, NULLs):
   ``queries.sql`` against ADBC and pandas.read_sql on the same SQL.
 
@@ -34,6 +37,7 @@ from typing import Any
 
 QUERY = "SELECT id, user_id, title, description, status, created_at, updated_at FROM tasks ORDER BY created_at, id"
 QUERY_ID_TEXT = QUERY.replace("SELECT id,", "SELECT id::text AS id,")
+UNORDERED = " ORDER BY created_at, id"
 MIXED = (
     "SELECT length(title) AS title_length,"  # int4
     " extract(epoch FROM updated_at - created_at)::float8 AS seconds,"  # float8
@@ -49,11 +53,13 @@ MIXED = (
 LOADERS = (
     "tasks_frame",
     "adbc_idtext",
+    "adbc_idtext_unordered",
     "connectorx",
     "adbc",
     "read_sql",
     "orm",
     "copy_binary",
+    "copy_unordered",
     "sql_mixed",
     "adbc_mixed",
     "read_sql_mixed",
@@ -93,10 +99,15 @@ def loader(name: str, url: str) -> Callable[[], Any]:
         import connectorx
 
         return lambda: connectorx.read_sql(url, QUERY)
-    if name in ("adbc", "adbc_idtext", "adbc_mixed"):
+    if name in ("adbc", "adbc_idtext", "adbc_idtext_unordered", "adbc_mixed"):
         import adbc_driver_postgresql.dbapi as adbc
 
-        query = {"adbc": QUERY, "adbc_idtext": QUERY_ID_TEXT, "adbc_mixed": MIXED}[name]
+        query = {
+            "adbc": QUERY,
+            "adbc_idtext": QUERY_ID_TEXT,
+            "adbc_idtext_unordered": QUERY_ID_TEXT.replace(UNORDERED, ""),
+            "adbc_mixed": MIXED,
+        }[name]
 
         def load_adbc() -> Any:
             with adbc.connect(url) as conn, conn.cursor() as cursor:
@@ -127,7 +138,8 @@ def loader(name: str, url: str) -> Callable[[], Any]:
                 return pd.DataFrame([task.model_dump() for task in rows])
 
         return lambda: loop.run_until_complete(orm())
-    if name == "copy_binary":
+    if name in ("copy_binary", "copy_unordered"):
+        copied = QUERY if name == "copy_binary" else QUERY.replace(UNORDERED, "")
 
         async def copy() -> int:
             received = 0
@@ -138,7 +150,7 @@ def loader(name: str, url: str) -> Callable[[], Any]:
 
             async with async_engine.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
-                await driver.copy_from_query(QUERY, output=discard, format="binary")
+                await driver.copy_from_query(copied, output=discard, format="binary")
             return received
 
         return lambda: loop.run_until_complete(copy())
@@ -239,21 +251,22 @@ def ratio(results: dict[str, dict[str, Any]], numerator: str, denominator: str) 
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
-    header = f"{'loader':<16}{'median s':>10}{'peak B/row':>12}{'frame B/row':>13}  dtypes of id, created_at"
+    header = f"{'loader':<22}{'median s':>10}{'peak B/row':>12}{'frame B/row':>13}  dtypes of id, created_at"
     print(header)
     for name, result in results.items():
         if "error" in result:
-            print(f"{name:<16}  failed: {result['error']}")
+            print(f"{name:<22}  failed: {result['error']}")
             continue
         dtypes = result["dtypes"]
         types = f"{dtypes.get('id', '-')}, {dtypes.get('created_at', '-')}" if dtypes else "(no frame)"
         print(
-            f"{name:<16}{median(result):>10.2f}{result['peak_per_row']:>12.0f}{result['frame_per_row']:>13.0f}  {types}"
+            f"{name:<22}{median(result):>10.2f}{result['peak_per_row']:>12.0f}{result['frame_per_row']:>13.0f}  {types}"
         )
     checks = [
         ("tasks_frame / ADBC reading id::text", ratio(results, "tasks_frame", "adbc_idtext"), "<= 1.2"),
         ("tasks_frame / ConnectorX", ratio(results, "tasks_frame", "connectorx"), "<= 1.0"),
         ("tasks_frame / ADBC (uuid as bytes)", ratio(results, "tasks_frame", "adbc"), ""),
+        ("tasks_frame / ADBC id::text unordered", ratio(results, "tasks_frame", "adbc_idtext_unordered"), ""),
         ("ORM / tasks_frame", ratio(results, "orm", "tasks_frame"), ">= 10"),
         ("sql (mixed) / ADBC (mixed)", ratio(results, "sql_mixed", "adbc_mixed"), "<= 1.5"),
         ("read_sql (mixed) / sql (mixed)", ratio(results, "read_sql_mixed", "sql_mixed"), ">= 5"),

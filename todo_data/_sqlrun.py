@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import BIND_PARAMS, BIND_PARAMS_ESC
 
-from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, Batch, CopyDecoder, CopyFormatError, Kind, assemble
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
 from todo_data.database import Source, connect, describe, engine_of
 from todo_data.errors import InvalidArgumentError, QueryError, driver_message
 from todo_data.urls import scrub
@@ -319,19 +319,18 @@ async def pg_table(conn: AsyncConnection, stmt: Statement, *, order_by: Sequence
 
     ``order_by`` names result columns of fixed-width types (a statement ``COPY`` can wrap):
     the rows are then sorted here, as PostgreSQL's ``ORDER BY`` those columns would sort
-    them (see :func:`~todo_data._pgcopy.assemble`), which spares the server the sort.
+    them (see :class:`~todo_data._pgcopy.CopyDecoder`), which spares the server the sort.
     """
     async with pg_driver(conn) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
             assert not order_by, "only a statement COPY wraps can be ordered on the client"
             return table(query.columns, await pg_rows(driver, query))
-        decoder = CopyDecoder(query.kinds)
+        names = [column.name for column in query.columns]
+        decoder = CopyDecoder(query.kinds, order_by=[names.index(name) for name in order_by])
         await driver.copy_from_query(query.copy_select(), output=decoder.receive, format="binary")
         decoder.finish()
-    names = [column.name for column in query.columns]
-    positions = [names.index(name) for name in order_by]
-    return table(query.columns, assemble(decoder.take(), query.kinds, order_by=positions))
+    return table(query.columns, decoder.columns())
 
 
 async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
@@ -350,9 +349,9 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
         decoder = CopyDecoder(query.kinds, batch_rows=chunk_size)
         queue: asyncio.Queue[pa.Table] = asyncio.Queue(maxsize=1)
 
-        async def hand_over(batches: list[Batch]) -> None:
-            for batch in batches:
-                await queue.put(table(query.columns, assemble([batch], query.kinds)))
+        async def hand_over(batches: list[list[pa.Array]]) -> None:
+            for arrays in batches:
+                await queue.put(table(query.columns, arrays))
 
         async def receive(chunk: bytes) -> None:
             decoder.feed(chunk)
