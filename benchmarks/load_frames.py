@@ -17,7 +17,8 @@ row (``memory_usage(deep=True)``). Two workloads:
   ``ORDER BY`` (``*_unordered``: frames not in the contract's order) show how much of the
   difference is the server's sort;
 - a mixed-type query (int, float, numeric, bool, text, uuid, timestamptz, date, NULLs):
-  ``queries.sql`` against ADBC and pandas.read_sql on the same SQL.
+  ``queries.sql`` against ADBC and pandas.read_sql on the same SQL, and its binary COPY to
+  nowhere (the floor: computing the expressions is most of this query's cost).
 
 Then GROUP BY in SQL against the same aggregation in pandas. Timing is noisy on shared
 machines: compare ratios from one run.
@@ -60,6 +61,7 @@ LOADERS = (
     "orm",
     "copy_binary",
     "copy_unordered",
+    "copy_mixed",
     "sql_mixed",
     "adbc_mixed",
     "read_sql_mixed",
@@ -138,8 +140,8 @@ def loader(name: str, url: str) -> Callable[[], Any]:
                 return pd.DataFrame([task.model_dump() for task in rows])
 
         return lambda: loop.run_until_complete(orm())
-    if name in ("copy_binary", "copy_unordered"):
-        copied = QUERY if name == "copy_binary" else QUERY.replace(UNORDERED, "")
+    if name in ("copy_binary", "copy_unordered", "copy_mixed"):
+        copied = {"copy_binary": QUERY, "copy_unordered": QUERY.replace(UNORDERED, ""), "copy_mixed": MIXED}[name]
 
         async def copy() -> int:
             received = 0

@@ -432,8 +432,8 @@ async def iter_sql(
     On PostgreSQL the binary ``COPY`` is paused while a chunk is being used (the server
     waits), so memory holds about two chunks whatever the size of the result. Break out
     early with :func:`contextlib.aclosing` to stop the query at once: with an engine the
-    connection is released; with a connection you passed, PostgreSQL cancels the
-    statement, which aborts your transaction.
+    connection is released; a connection or session you passed is closed and replaced,
+    as after a lost connection (roll it back before using it again).
 
     >>> async for chunk in iter_sql(engine, "SELECT * FROM tasks", chunk_size=50_000):  # doctest: +SKIP
     ...     chunk.to_parquet(...)
