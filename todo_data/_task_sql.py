@@ -127,7 +127,7 @@ def pg_tasks_select(task_filter: TaskFilter, params: Params, *, ordered: bool) -
     """The task columns as stored; with ``ordered``, in the contract's order (:data:`TASK_ORDER`).
 
     Unordered, the rows come as the table is scanned, for a caller that sorts them itself
-    (sorting a million rows is a third of what the server spends on this query).
+    (sorting them costs the server about as much as sending them).
     """
     select = f"SELECT {', '.join(TASK_COLUMNS)} FROM {TABLE_NAME}{task_filter.where('postgresql', params)}"
     # A created_at that reads as missing is NULL here, and NULLs sort last.
