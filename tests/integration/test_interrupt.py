@@ -125,10 +125,12 @@ async def idle_in_transaction(observer: AsyncEngine) -> int:
         return int((await conn.execute(text(sql))).scalar_one())
 
 
-# Each blocked cell, and a fragment of the statement it runs on the server.
+# Each blocked cell: its code, a fragment of the statement it runs on the server, the error it ends with.
 BLOCKED_CELLS = {
-    "status_counts": ("await queries.status_counts(engine)", "GROUP BY status"),  # through SQLAlchemy
-    "tasks_frame": ("await queries.tasks_frame(engine)", "COPY"),  # through asyncpg's raw COPY
+    "status_counts": ("await queries.status_counts(engine)", "GROUP BY status", "CancelledError"),  # SQLAlchemy
+    "tasks_frame": ("await queries.tasks_frame(engine)", "COPY", "CancelledError"),  # asyncpg's raw COPY
+    # A cell without await, through the sync bridge: interrupted like Ctrl-C in a script.
+    "run": ("todo_data.run(queries.status_counts(engine))", "GROUP BY status", "KeyboardInterrupt"),
 }
 
 
@@ -138,9 +140,9 @@ async def test_stop_cancels_a_blocked_query_on_the_server_and_the_engine_answers
 ) -> None:
     await sample.seed(pg_engine, tasks=200, users=5, seed=3)
     expected = repr(await queries.status_counts(pg_engine))
-    kernel.run("from todo_data import create_engine, queries\nengine = create_engine()")
+    kernel.run("import todo_data\nfrom todo_data import create_engine, queries\nengine = create_engine()")
     kernel.run("await queries.status_counts(engine)")  # the engine has a pooled connection now
-    code, fragment = BLOCKED_CELLS[cell]
+    code, fragment, ename = BLOCKED_CELLS[cell]
     async with pg_engine.connect() as holder:
         # Another session holds the table: the cell's query waits for as long as it is held.
         await holder.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
@@ -153,7 +155,7 @@ async def test_stop_cancels_a_blocked_query_on_the_server_and_the_engine_answers
     outputs = kernel.finish(msg_id)
     assert gone, f"the statement was still running on the server {CANCEL_DEADLINE} s after Stop"
     (error,) = [out for out in outputs if out["output_type"] == "error"]
-    assert error["ename"] == "CancelledError"
+    assert error["ename"] == ename
     assert error["evalue"].startswith("Interrupted")
     (answer,) = [out for out in kernel.run("await queries.status_counts(engine)") if "data" in out]
     assert answer["data"]["text/plain"] == expected
