@@ -3,7 +3,10 @@
 Every function takes a *source* (an ``AsyncEngine``, ``AsyncConnection`` or
 ``AsyncSession``), never commits or closes it, and returns the same frame on SQLite and
 PostgreSQL: same columns, dtypes, order and values. Distributions are computed by the
-database (``GROUP BY``); only the aggregated rows travel.
+database (``GROUP BY``); only the aggregated rows travel. ``output="arrow"`` or
+``"polars"`` gives the same frame as a ``pyarrow.Table`` or a Polars DataFrame (the
+``polars`` extra), with the same types. :func:`sql` and :func:`iter_sql` answer any other
+read question, typed from the result's columns.
 
 >>> from todo_data import create_engine, queries
 >>> engine = create_engine()
@@ -13,17 +16,19 @@ database (``GROUP BY``); only the aggregated rows travel.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
 from datetime import UTC, date, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data import _frames
+from todo_data import _frames, _sqlrun
 from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, status_dtype
+from todo_data._output import Output, check_output, convert, from_arrow, pandas_from_arrow
 from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import TaskStatus
@@ -31,8 +36,10 @@ from todo_data.rules import TABLE_NAME
 
 __all__ = [
     "created_over_time",
+    "iter_sql",
     "iter_tasks_frames",
     "open_task_ages",
+    "sql",
     "status_counts",
     "tasks_frame",
     "tasks_per_user",
@@ -41,6 +48,9 @@ __all__ = [
 StatusFilter = TaskStatus | str | Iterable[TaskStatus | str] | None
 TimeBound = datetime | date | str | None
 Freq = Literal["D", "W", "M"]
+#: What the frame functions return: a ``pandas.DataFrame`` (``output="pandas"``, the
+#: default), a ``pyarrow.Table`` (``"arrow"``) or a ``polars.DataFrame`` (``"polars"``).
+Frame: TypeAlias = Any
 
 # Bucket starts, in UTC whatever the session's TimeZone: PostgreSQL truncates the UTC
 # wall-clock time; SQLite stores naive UTC text. Weeks start on Monday on both.
@@ -59,7 +69,8 @@ async def tasks_frame(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """Every task matching the filters, one row each, ordered by ``created_at`` then ``id``.
 
     Columns: ``id`` (canonical UUID text), ``user_id``, ``title``, ``description`` (NaN
@@ -78,8 +89,9 @@ async def tasks_frame(
     >>> late.groupby("user_id").size().nlargest(5)  # doctest: +SKIP
     """
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    chosen = check_output(output)
     async with connect(source) as conn:
-        return await _load(conn, source, task_filter)
+        return convert(await _load(conn, source, task_filter), chosen)
 
 
 async def iter_tasks_frames(
@@ -124,7 +136,7 @@ async def iter_tasks_frames(
             yield _frames.frame_from_columns(columns, categories=categories)
 
 
-async def status_counts(source: Source, *, user_id: str | None = None) -> pd.DataFrame:
+async def status_counts(source: Source, *, user_id: str | None = None, output: Output = "pandas") -> Frame:
     """Tasks per status, counted in the database: ``status``, ``count``, ``share``.
 
     One row per known status (zeros included) and per unknown stored status; ``share``
@@ -133,6 +145,7 @@ async def status_counts(source: Source, *, user_id: str | None = None) -> pd.Dat
     >>> (await status_counts(engine)).plot.pie(y="count", labels=...)  # doctest: +SKIP
     """
     task_filter = _task_filter(user_id=user_id)
+    chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
@@ -141,19 +154,20 @@ async def status_counts(source: Source, *, user_id: str | None = None) -> pd.Dat
     dtype = status_dtype(counts)
     count = np.array([counts.get(value, 0) for value in dtype.categories], dtype=np.int64)
     total = int(count.sum())
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "status": pd.Categorical(list(dtype.categories), dtype=dtype),
             "count": count,
             "share": count / total if total else np.zeros(len(count)),
         }
     )
+    return convert(frame, chosen)
 
 
 PER_USER_FIXED_COLUMNS: Final = frozenset({"user_id", "total", "completion_rate"})
 
 
-async def tasks_per_user(source: Source) -> pd.DataFrame:
+async def tasks_per_user(source: Source, *, output: Output = "pandas") -> Frame:
     """One row per user: ``user_id``, ``total``, one integer column per status, ``completion_rate``.
 
     An unknown stored status named like a fixed column (``total``, say) gets the column
@@ -164,6 +178,7 @@ async def tasks_per_user(source: Source) -> pd.DataFrame:
 
     >>> (await tasks_per_user(engine)).nlargest(10, "total")  # doctest: +SKIP
     """
+    chosen = check_output(output)
     async with connect(source) as conn:
         await require_tasks_table(conn, source)
         sql = f"SELECT user_id, status, count(*) FROM {TABLE_NAME} GROUP BY user_id, status"
@@ -183,10 +198,10 @@ async def tasks_per_user(source: Source) -> pd.DataFrame:
         # A stored status may be any text, even "total": never let it replace a fixed column.
         frame[f"{value} (status)" if value in PER_USER_FIXED_COLUMNS else value] = counts[:, j]
     frame["completion_rate"] = np.divide(completed, total, out=np.zeros(len(users)), where=total > 0)
-    return frame
+    return convert(frame, chosen)
 
 
-async def created_over_time(source: Source, *, freq: Freq = "D") -> pd.DataFrame:
+async def created_over_time(source: Source, *, freq: Freq = "D", output: Output = "pandas") -> Frame:
     """Tasks created per UTC day (``"D"``), week starting Monday (``"W"``) or month (``"M"``), per status.
 
     Columns ``period`` (bucket start, ``datetime64[us, UTC]``), ``status``, ``count``;
@@ -198,6 +213,7 @@ async def created_over_time(source: Source, *, freq: Freq = "D") -> pd.DataFrame
     """
     if freq not in _PG_BUCKETS:
         raise InvalidArgumentError(f'freq must be "D" (day), "W" (week) or "M" (month), not {freq!r}')
+    chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         if backend == "postgresql":
@@ -214,10 +230,10 @@ async def created_over_time(source: Source, *, freq: Freq = "D") -> pd.DataFrame
             "count": np.array([int(count) for _, _, count in rows], dtype=np.int64),
         }
     )
-    return frame.sort_values(["period", "status"], ignore_index=True)
+    return convert(frame.sort_values(["period", "status"], ignore_index=True), chosen)
 
 
-async def open_task_ages(source: Source, *, now: datetime | None = None) -> pd.DataFrame:
+async def open_task_ages(source: Source, *, now: datetime | None = None, output: Output = "pandas") -> Frame:
     """Every task not completed (unknown statuses count as open), oldest first, with its age.
 
     Columns ``id``, ``user_id``, ``title``, ``status``, ``created_at`` and ``age``
@@ -227,11 +243,12 @@ async def open_task_ages(source: Source, *, now: datetime | None = None) -> pd.D
     >>> ages.groupby("status", observed=True)["age"].median()  # doctest: +SKIP
     """
     reference = pd.Timestamp(_time_bound("now", now) if now is not None else datetime.now(UTC)).as_unit("us")
+    chosen = check_output(output)
     async with connect(source) as conn:
         tasks = await _load(conn, source, TaskFilter(open_only=True))
     frame = tasks[["id", "user_id", "title", "status", "created_at"]].copy()
     frame["age"] = (reference - frame["created_at"]).astype(TIMEDELTA)
-    return frame
+    return convert(frame, chosen)
 
 
 # -- machinery -----------------------------------------------------------------------------------
@@ -323,3 +340,79 @@ def _time_bound(name: str, value: datetime | date | str) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise InvalidArgumentError(f"{name} must be a datetime, a date or ISO 8601 text, not {value!r}")
+
+
+# -- ad-hoc SQL ------------------------------------------------------------------------------------
+
+
+async def sql(
+    source: Source, query: str, params: Mapping[str, Any] | None = None, *, output: Output = "pandas"
+) -> Frame:
+    """Any read query as a typed DataFrame (or ``pyarrow.Table``, or Polars DataFrame).
+
+    ``query`` is SQL text with SQLAlchemy ``:name`` parameters; ``params`` maps each name
+    to its value. Values are always bound, never formatted into the SQL (write ``\\:`` for
+    a literal colon followed by a word). With an engine the query runs in a READ ONLY
+    transaction, so a write is refused; with a connection or session it runs in the
+    caller's transaction as it is.
+
+    Column types follow the result's: integers ``int64`` (``Int64`` when a value is
+    missing), ``float``/``double``/``numeric`` ``float64`` (numeric is converted by the
+    database, correctly rounded), ``boolean`` ``bool`` (``boolean`` with missing values),
+    text, varchar, json and jsonb ``str``, ``uuid`` canonical ``str``, ``timestamptz``
+    ``datetime64[us, UTC]``, ``timestamp`` ``datetime64[us]``, ``date``
+    ``date32[pyarrow]``, ``interval`` ``timedelta64[us]`` (a month counts 30 days); other
+    types arrive as their PostgreSQL text. ±infinity timestamps and dates read as NaT.
+    SQLite has no column types: integers, floats and text come back as such, everything
+    else (its dates and times are text) as ``str``.
+
+    On PostgreSQL the rows stream through a binary ``COPY`` decoded column by column. A
+    failing query raises :class:`~todo_data.errors.QueryError` with the database's message;
+    bad arguments raise :class:`~todo_data.errors.InvalidArgumentError` before any query.
+
+    >>> await sql(engine, "SELECT user_id, count(*) AS n FROM tasks WHERE title ILIKE :p GROUP BY 1",
+    ...           {"p": "%invoice%"})  # doctest: +SKIP
+    """
+    stmt = _sqlrun.statement(query, params)
+    chosen = check_output(output)
+    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+        if conn.dialect.name == "postgresql":
+            result = await _sqlrun.pg_table(conn, stmt)
+        else:
+            result = await _sqlrun.sqlite_table(conn, stmt)
+    return from_arrow(result, chosen)
+
+
+async def iter_sql(
+    source: Source,
+    query: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    chunk_size: int = 100_000,
+) -> AsyncIterator[pd.DataFrame]:
+    """:func:`sql` in DataFrames of at most ``chunk_size`` rows, in bounded memory.
+
+    On PostgreSQL the binary ``COPY`` is paused while a chunk is being used (the server
+    waits), so memory holds about two chunks whatever the size of the result. Break out
+    early with :func:`contextlib.aclosing` to stop the query at once: with an engine the
+    connection is released; with a connection you passed, PostgreSQL cancels the
+    statement, which aborts your transaction.
+
+    >>> async for chunk in iter_sql(engine, "SELECT * FROM tasks", chunk_size=50_000):  # doctest: +SKIP
+    ...     chunk.to_parquet(...)
+    """
+    _check_chunk_size(chunk_size)
+    stmt = _sqlrun.statement(query, params)
+    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+        if conn.dialect.name == "postgresql":
+            batches = _sqlrun.pg_batches(conn, stmt, chunk_size)
+        else:
+            batches = _sqlrun.sqlite_batches(conn, stmt, chunk_size)
+        async with aclosing(batches):
+            async for batch in batches:
+                yield pandas_from_arrow(batch)
+
+
+def _check_chunk_size(chunk_size: object) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
