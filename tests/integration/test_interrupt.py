@@ -129,6 +129,8 @@ async def idle_in_transaction(observer: AsyncEngine) -> int:
 BLOCKED_CELLS = {
     "status_counts": ("await queries.status_counts(engine)", "GROUP BY status", "CancelledError"),  # SQLAlchemy
     "tasks_frame": ("await queries.tasks_frame(engine)", "COPY", "CancelledError"),  # asyncpg's raw COPY
+    "sql": ('await queries.sql(engine, "SELECT pg_sleep(60)")', "pg_sleep", "CancelledError"),
+    "iter_sql": ('[c async for c in queries.iter_sql(engine, "SELECT pg_sleep(60)")]', "pg_sleep", "CancelledError"),
     # A cell without await, through the sync bridge: interrupted like Ctrl-C in a script.
     "run": ("todo_data.run(queries.status_counts(engine))", "GROUP BY status", "KeyboardInterrupt"),
 }
