@@ -32,6 +32,7 @@ from todo_data._output import Output, check_output, convert, from_arrow, pandas_
 from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import TaskStatus
+from todo_data.profiling import profile as profile
 from todo_data.rules import TABLE_NAME
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "iter_sql",
     "iter_tasks_frames",
     "open_task_ages",
+    "profile",
     "sql",
     "status_counts",
     "tasks_frame",
