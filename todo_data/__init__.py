@@ -44,6 +44,13 @@ __version__ = "0.1.0"
 _LAZY_MODULES = frozenset({"checks", "migrations", "queries", "sample"})
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext todo_data``: registers the ``%%todo_sql`` cell magic (see :mod:`todo_data.magic`)."""
+    from todo_data.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f"todo_data.{name}")

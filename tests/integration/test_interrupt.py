@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,21 +63,30 @@ class Kernel:
         self.manager.interrupt_kernel()  # SIGINT, as JupyterLab's Stop button
 
 
-@pytest.fixture(params=["direct", "pooled"])
-def kernel(request: pytest.FixtureRequest, postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Kernel]:
-    """A kernel whose notebook database (``DATABASE_URL``) is the test database, direct or pooled."""
+@pytest.fixture(scope="module", params=["direct", "pooled"])
+def kernel(
+    request: pytest.FixtureRequest, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kernel]:
+    """A kernel whose notebook database (``DATABASE_URL``) is the test database, direct or pooled.
+
+    One per endpoint, shared by the tests: each interruption must leave it, and its
+    engines, ready for the next one.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     if request.param == "direct":
         env["DATABASE_URL"] = postgres_server.url
     else:
         env.update(DATABASE_URL=request.getfixturevalue("pooled_url"), DATABASE_POOLED="true")
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env=env, cwd=str(tmp_path))
+    manager.start_kernel(env=env, cwd=str(tmp_path_factory.mktemp("kernel")))
     client = manager.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=120)
-        yield Kernel(manager, client)
+        kernel = Kernel(manager, client)
+        kernel.run("%load_ext todo_data\nimport todo_data\nfrom todo_data import create_engine, queries")
+        kernel.run("engine = create_engine()")
+        yield kernel
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
@@ -131,8 +139,9 @@ BLOCKED_CELLS = {
     "tasks_frame": ("await queries.tasks_frame(engine)", "COPY", "CancelledError"),  # asyncpg's raw COPY
     "sql": ('await queries.sql(engine, "SELECT pg_sleep(60)")', "pg_sleep", "CancelledError"),
     "iter_sql": ('[c async for c in queries.iter_sql(engine, "SELECT pg_sleep(60)")]', "pg_sleep", "CancelledError"),
-    # A cell without await, through the sync bridge: interrupted like Ctrl-C in a script.
+    # Cells without await, through the sync bridge: interrupted like Ctrl-C in a script.
     "run": ("todo_data.run(queries.status_counts(engine))", "GROUP BY status", "KeyboardInterrupt"),
+    "magic": ("%%todo_sql\nSELECT pg_sleep(60)", "pg_sleep", "KeyboardInterrupt"),
 }
 
 
@@ -142,7 +151,6 @@ async def test_stop_cancels_a_blocked_query_on_the_server_and_the_engine_answers
 ) -> None:
     await sample.seed(pg_engine, tasks=200, users=5, seed=3)
     expected = repr(await queries.status_counts(pg_engine))
-    kernel.run("import todo_data\nfrom todo_data import create_engine, queries\nengine = create_engine()")
     kernel.run("await queries.status_counts(engine)")  # the engine has a pooled connection now
     code, fragment, ename = BLOCKED_CELLS[cell]
     async with pg_engine.connect() as holder:
@@ -161,6 +169,8 @@ async def test_stop_cancels_a_blocked_query_on_the_server_and_the_engine_answers
     assert error["evalue"].startswith("Interrupted")
     (answer,) = [out for out in kernel.run("await queries.status_counts(engine)") if "data" in out]
     assert answer["data"]["text/plain"] == expected
+    count = next(out for out in kernel.run("%%todo_sql\nSELECT count(*) AS n FROM tasks") if "data" in out)
+    assert count["data"]["text/plain"] == "1 row, 1 column"  # the magic's own engine answers too
     assert await idle_in_transaction(pg_engine) == 0  # nothing left half-done in the pool
 
 
