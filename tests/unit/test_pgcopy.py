@@ -1,0 +1,214 @@
+"""The binary COPY decoder against byte streams built here, field by field, as PostgreSQL sends them."""
+
+from __future__ import annotations
+
+import math
+import struct
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from todo_data._pgcopy import CopyDecoder, CopyFormatError, Kind, assemble
+
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+INFINITY = object()
+MINUS_INFINITY = object()
+
+
+def encode(kind: Kind, value: Any) -> bytes:
+    """One field's bytes (without its length), as PostgreSQL's *send functions write them."""
+    if kind in (Kind.TIMESTAMPTZ, Kind.TIMESTAMP):
+        if value is INFINITY or value is MINUS_INFINITY:
+            return struct.pack(">q", 2**63 - 1 if value is INFINITY else -(2**63))
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return struct.pack(">q", (aware - PG_EPOCH) // timedelta(microseconds=1))
+    if kind is Kind.DATE:
+        if value is INFINITY or value is MINUS_INFINITY:
+            return struct.pack(">i", 2**31 - 1 if value is INFINITY else -(2**31))
+        return struct.pack(">i", (value - date(2000, 1, 1)).days)
+    if kind is Kind.INTERVAL:
+        micros, days, months = value
+        return struct.pack(">qii", micros, days, months)
+    if kind is Kind.TEXT:
+        return str(value).encode()
+    if kind is Kind.UUID:
+        return uuid.UUID(str(value)).bytes
+    if kind is Kind.BOOL:
+        return b"\x01" if value else b"\x00"
+    code = {Kind.INT2: ">h", Kind.INT4: ">i", Kind.INT8: ">q", Kind.FLOAT4: ">f", Kind.FLOAT8: ">d"}[kind]
+    return struct.pack(code, value)
+
+
+def row(kinds: list[Kind], values: list[Any]) -> bytes:
+    fields = b"".join(
+        struct.pack(">i", -1) if value is None else struct.pack(">i", len(data := encode(kind, value))) + data
+        for kind, value in zip(kinds, values, strict=True)
+    )
+    return struct.pack(">hii", len(kinds) + 1, 4, len(fields)) + fields
+
+
+def stream(kinds: list[Kind], rows: list[list[Any]], *, extension: bytes = b"") -> bytes:
+    header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, len(extension)) + extension
+    return header + b"".join(row(kinds, values) for values in rows) + b"\xff\xff"
+
+
+def decode(data: bytes, kinds: list[Kind], *, chunks: list[int] | None = None, batch_rows: int = 3) -> list[pa.Array]:
+    decoder = CopyDecoder(kinds, batch_rows=batch_rows)
+    cuts = [0, *(chunks or []), len(data)]
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        decoder.feed(data[start:end])
+    decoder.finish()
+    return assemble(decoder.take(), kinds)
+
+
+EVERY_KIND = list(Kind)
+SAMPLE_ROWS: list[list[Any]] = [
+    [
+        -32768,
+        2**31 - 1,
+        -(2**63),
+        1.5,
+        -0.1,
+        True,
+        "héllo, 🚀",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 1),
+        date(1970, 1, 1),
+        (1_500_000, 2, 1),
+    ],
+    [None] * 12,
+    [
+        7,
+        0,
+        2**63 - 1,
+        math.inf,
+        math.nan,
+        False,
+        "x" * 13,
+        "00000000-0000-0000-0000-000000000000",
+        INFINITY,
+        MINUS_INFINITY,
+        INFINITY,
+        (-1, 0, 0),
+    ],
+    [1, 1, 1, -1.0, 1e308, False, "", "ffffffff-ffff-ffff-ffff-ffffffffffff", MINUS_INFINITY, INFINITY, MINUS_INFINITY, (0, 0, -1)],
+]
+
+
+def test_every_kind_decodes_to_its_arrow_type_with_nulls_and_infinities() -> None:
+    arrays = decode(stream(EVERY_KIND, SAMPLE_ROWS), EVERY_KIND)
+    columns = {kind: array.to_pylist() for kind, array in zip(EVERY_KIND, arrays, strict=True)}
+    assert [array.type for array in arrays] == [
+        pa.int64(),
+        pa.int64(),
+        pa.int64(),
+        pa.float64(),
+        pa.float64(),
+        pa.bool_(),
+        pa.large_string(),
+        pa.large_string(),
+        pa.timestamp("us", tz="UTC"),
+        pa.timestamp("us"),
+        pa.date32(),
+        pa.duration("us"),
+    ]
+    assert columns[Kind.INT2] == [-32768, None, 7, 1]
+    assert columns[Kind.INT4] == [2**31 - 1, None, 0, 1]
+    assert columns[Kind.INT8] == [-(2**63), None, 2**63 - 1, 1]
+    assert columns[Kind.FLOAT4] == [1.5, None, math.inf, -1.0]
+    assert columns[Kind.FLOAT8][0] == -0.1 and columns[Kind.FLOAT8][1] is None
+    assert math.isnan(columns[Kind.FLOAT8][2]) and columns[Kind.FLOAT8][3] == 1e308
+    assert columns[Kind.BOOL] == [True, None, False, False]
+    assert columns[Kind.TEXT] == ["héllo, 🚀", None, "x" * 13, ""]
+    assert columns[Kind.UUID] == [
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        None,
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    ]
+    # ±infinity is missing, never a wrapped date.
+    assert columns[Kind.TIMESTAMPTZ] == [datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC), None, None, None]
+    assert columns[Kind.TIMESTAMP] == [datetime(1999, 12, 31, 23, 59, 59, 1), None, None, None]
+    assert columns[Kind.DATE] == [date(1970, 1, 1), None, None, None]
+    # A month counts 30 days, as PostgreSQL's extract(epoch from interval) does.
+    assert columns[Kind.INTERVAL] == [
+        timedelta(days=32, seconds=1.5),
+        None,
+        timedelta(microseconds=-1),
+        timedelta(days=-30),
+    ]
+
+
+def test_chunk_boundaries_at_every_position_give_the_same_columns() -> None:
+    kinds = [Kind.INT4, Kind.TEXT, Kind.UUID, Kind.TEXT, Kind.TIMESTAMPTZ]
+    rows = [
+        [i, "t" * (i * 5 % 17), str(uuid.UUID(int=i)), None if i % 3 else f"d{i}", datetime(2025, 1, 1, tzinfo=UTC)]
+        for i in range(7)
+    ]
+    data = stream(kinds, rows, extension=b"ext")
+    expected = [array.to_pylist() for array in decode(data, kinds)]
+    for cut in range(1, len(data)):
+        assert [array.to_pylist() for array in decode(data, kinds, chunks=[cut])] == expected, cut
+    # And one byte at a time, with batches of every size.
+    for batch_rows in (1, 2, 7, 100):
+        one_by_one = decode(data, kinds, chunks=list(range(1, len(data))), batch_rows=batch_rows)
+        assert [array.to_pylist() for array in one_by_one] == expected
+
+
+def test_long_text_spans_batches_and_keeps_every_byte() -> None:
+    texts = ["", "short", "exactly12byt", "thirteen byte", "é" * 3000, "mixed 🚀 " * 100]
+    arrays = decode(stream([Kind.TEXT], [[text] for text in texts * 5]), [Kind.TEXT], batch_rows=4)
+    assert arrays[0].to_pylist() == texts * 5
+    assert arrays[0].type == pa.large_string()
+
+
+def test_assemble_permutes_rows_when_given_an_order() -> None:
+    kinds = [Kind.INT8, Kind.TEXT]
+    rows = [[i, f"value number {i}" if i % 2 else None] for i in range(10)]
+    decoder = CopyDecoder(kinds, batch_rows=3)
+    decoder.feed(stream(kinds, rows))
+    decoder.finish()
+    order = np.array([9, 0, 5, 2, 7, 1, 8, 3, 6, 4])
+    numbers, texts = assemble(decoder.take(), kinds, order)
+    assert numbers.to_pylist() == order.tolist()
+    assert texts.to_pylist() == [f"value number {i}" if i % 2 else None for i in order]
+
+
+def test_no_rows_give_empty_typed_arrays() -> None:
+    arrays = decode(stream(EVERY_KIND, []), EVERY_KIND)
+    assert [len(array) for array in arrays] == [0] * len(EVERY_KIND)
+    assert arrays[6].type == pa.large_string()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"NOT A COPY STREAM AT ALL", "not a PostgreSQL binary COPY"),
+        (stream([Kind.INT4], [[1], [2]])[:-3], "ended early"),
+        (stream([Kind.INT4], [[1]]) + b"\x00", "ended early or has trailing data"),
+        (stream([Kind.INT4, Kind.INT4], [[1, 2]]), "expected 2 fields"),
+    ],
+)
+def test_broken_streams_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(CopyFormatError, match=message):
+        decode(data, [Kind.INT4])
+
+
+def test_a_field_of_the_wrong_width_is_refused() -> None:
+    # An int8 where the query promised an int4: the lengths disagree with the kinds.
+    data = stream([Kind.INT8], [[1]])
+    with pytest.raises(CopyFormatError, match="int4 field is not 4 bytes"):
+        decode(data, [Kind.INT4])
+
+
+def test_a_row_length_that_lies_is_refused() -> None:
+    good = row([Kind.INT4, Kind.TEXT], [1, "abc"])
+    lying = good[:6] + struct.pack(">i", len(good) - 10 + 2) + good[10:] + b"\x00\x00"
+    data = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + lying + b"\xff\xff"
+    with pytest.raises(CopyFormatError):
+        decode(data, [Kind.INT4, Kind.TEXT])
