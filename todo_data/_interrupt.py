@@ -127,8 +127,8 @@ async def stoppable(
             async with borrowed as conn, _thread_stopped(conn, watch):
                 try:
                     yield conn
-                except BaseException as exc:
-                    if owned and not isinstance(exc, Exception):
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    if owned:
                         # Already failing: a second error while discarding must not hide the first.
                         with suppress(Exception):
                             await conn.invalidate()

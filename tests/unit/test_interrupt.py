@@ -13,8 +13,8 @@ import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from typing import Any
 
 import pytest
@@ -190,4 +190,19 @@ async def test_a_callers_connection_is_left_to_its_owner_after_an_interruption(s
     async with sqlite_engine.connect() as own:
         await cancelled_inside(own)
         assert (await own.execute(text("SELECT 1"))).scalar_one() == 1
+    assert seen == []
+
+
+async def test_a_generator_closed_early_returns_its_connection_to_the_pool(sqlite_engine: AsyncEngine) -> None:
+    seen = invalidations(sqlite_engine)
+
+    async def rows() -> AsyncIterator[int]:
+        async with connect(sqlite_engine) as conn:
+            for value in (1, 2):
+                yield int((await conn.execute(text(f"SELECT {value}"))).scalar_one())
+
+    async with aclosing(rows()) as values:
+        async for value in values:
+            assert value == 1
+            break  # GeneratorExit at the yield: not an interruption
     assert seen == []
