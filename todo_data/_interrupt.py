@@ -5,9 +5,10 @@ by scheduling the cell's cancellation with tornado's ``add_callback``, which on 
 own thread is a plain ``call_soon``: nothing wakes the event loop, so it sleeps in
 ``epoll_wait`` until the database answers — a 60 s query kept the kernel busy for 60 s.
 
-:func:`wake_on_interrupt` wraps every use of a connection (:func:`todo_data.database.connect`).
-While one is open, a SIGINT handler chains to whatever handler was there (ipykernel's, or
-``asyncio.run``'s) and then wakes the loop with ``call_soon_threadsafe``. The loop then runs
+:func:`stoppable` wraps every connection borrowed through :func:`todo_data.database.connect`.
+While one is open (:func:`wake_on_interrupt`), a SIGINT handler chains to whatever handler
+was there (ipykernel's, ``asyncio.run``'s, :func:`todo_data.run`'s) and then wakes the loop
+with ``call_soon_threadsafe``. The loop then runs
 the cancellation: asyncpg sends PostgreSQL's cancel request itself (PgBouncer forwards it),
 SQLite's statement (in aiosqlite's thread) is interrupted, and the cell ends with a
 :class:`asyncio.CancelledError` whose message says what happened.
