@@ -2,7 +2,7 @@
 
 The most used names are here; the rest live in their modules:
 
-- :mod:`todo_data.queries`: pandas DataFrames of the tasks (frames and distributions)
+- :mod:`todo_data.queries`: DataFrames of the tasks (frames, distributions, ad-hoc SQL)
 - :mod:`todo_data.checks`: the live schema, its constraints, stored violations, one verdict
 - :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/history/drift and a round trip
 - :mod:`todo_data.sample`: deterministic demo data
@@ -24,6 +24,7 @@ from todo_data.database import session_scope as session_scope
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import InvalidArgumentError as InvalidArgumentError
 from todo_data.errors import MigrationError as MigrationError
+from todo_data.errors import QueryError as QueryError
 from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
 from todo_data.errors import SettingsError as SettingsError
 from todo_data.errors import TodoDataError as TodoDataError

@@ -69,11 +69,14 @@ def _series(column: pa.ChunkedArray) -> Any:
     if pa.types.is_large_string(kind) or pa.types.is_string(kind) or pa.types.is_null(kind):
         return pd.array(column.cast(pa.large_string()), dtype=STRING)
     if pa.types.is_integer(kind):
-        return pd.array(column, dtype=pd.Int64Dtype()) if nulls else column.to_numpy().astype(np.int64, copy=False)
+        values = column.fill_null(0).to_numpy().astype(np.int64, copy=False)
+        # Built from values and mask: pandas' own conversion of Arrow goes through Python objects.
+        return pd.arrays.IntegerArray(values, column.is_null().to_numpy()) if nulls else values
     if pa.types.is_floating(kind):
         return column.to_numpy().astype(np.float64, copy=False)
     if pa.types.is_boolean(kind):
-        return pd.array(column, dtype=pd.BooleanDtype()) if nulls else column.to_numpy()
+        flags = column.fill_null(False).to_numpy()
+        return pd.arrays.BooleanArray(flags, column.is_null().to_numpy()) if nulls else flags
     if pa.types.is_date32(kind):
         return pd.array(column, dtype=DATE)
     # Timestamps keep their unit and zone, durations become timedelta64[us], anything

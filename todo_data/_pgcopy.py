@@ -6,19 +6,22 @@ length, -1 for NULL, followed by that many bytes, big-endian); then an int16 of 
 
 Finding where each row starts is the one sequential step: a field's position depends on
 the lengths before it. The queries are therefore wrapped (see :mod:`todo_data._sqlrun`) so
-that every row opens with an ``int4`` field holding the byte length of the rest of the
-row: :class:`CopyDecoder` takes **one Python step per row** whatever the number of
-columns, in the receive callback while the server is still sending. Everything else is
-numpy over whole batches of rows: the field offsets column by column, the values gathered
-through strided views of the received bytes, text as Arrow ``string_view`` arrays pointing
-into them (one copy in C when they become ``large_string``). No Python object is made per
-value.
+that every row opens with a constant ``int4`` field, :data:`ROW_MARK`: with the field
+count and that field's length word, every row begins with the same ten bytes. numpy finds
+them all at once, block by block while the server is still sending (their last byte is
+0xFE, which UTF-8 text never contains, so only binary values can imitate it), and a row
+counts only when walking its fields ends exactly where the next one begins, so an
+imitation is never taken for a row. No Python step per row, no server work per row.
+
+Everything else is numpy over whole batches of rows: the field offsets column by column,
+the values gathered through strided views of the received bytes, text as Arrow
+``string_view`` arrays pointing into them (one copy in C when they become
+``large_string``). No Python object is made per value.
 """
 
 from __future__ import annotations
 
 import struct
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -79,6 +82,8 @@ ARROW_TYPE: Final = {
 }
 
 SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
+#: The value of the constant first field of every row (bytes 00 00 A5 FE).
+ROW_MARK: Final = 0xA5FE
 TRAILER: Final = b"\xff\xff"
 # PostgreSQL counts timestamps in microseconds and dates in days from 2000-01-01;
 # ±infinity are the extreme integers.
@@ -89,6 +94,8 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Zero bytes after each batch so that fixed-size reads at any field stay in the buffer.
 _PAD: Final = bytes(16)
+# The received bytes are searched for row marks once this many have arrived.
+_SEARCH_BLOCK: Final = 1 << 18
 # Each byte as its two lowercase hex digits, read as one little-endian uint16.
 _HEX_PAIRS: Final = np.array([ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], dtype="<u2")
 
@@ -99,139 +106,202 @@ class CopyFormatError(ValueError):
 
 @dataclass
 class Batch:
-    """Decoded rows: per column either a finished Arrow array or text views (see :func:`assemble`)."""
+    """Decoded rows: one Arrow array per column."""
 
     rows: int
-    columns: list[pa.Array | TextViews]
+    columns: list[pa.Array]
 
 
-@dataclass
-class TextViews:
-    """Arrow ``string_view`` views (4 int32 per row) into ``buffer``, and which are valid."""
-
-    views: npt.NDArray[np.int32]
-    valid: npt.NDArray[np.bool_]
-    buffer: pa.Buffer
+class _Imitation(Exception):
+    """A candidate row mark was a value imitating one: the rows must be followed one by one."""
 
 
 class CopyDecoder:
-    """Receives a binary COPY whose rows open with their length, and decodes it in batches.
+    """Receives a binary COPY whose rows open with :data:`ROW_MARK`, and decodes it in batches.
 
-    Feed the chunks as they arrive with :meth:`feed`; every ``batch_rows`` complete rows
-    are decoded at once and kept (or handed out by :meth:`take` when streaming). Call
-    :meth:`finish` after the last chunk.
+    Feed the chunks as they arrive with :meth:`feed`; every ``batch_rows`` rows are decoded
+    at once, while the rest of the stream is still arriving, and kept (or handed out by
+    :meth:`take` when streaming). Call :meth:`finish` after the last chunk.
     """
 
-    _ROW: Final = struct.Struct(">i")
-
-    def __init__(self, kinds: Sequence[Kind], *, batch_rows: int = 16_384) -> None:
+    def __init__(self, kinds: Sequence[Kind], *, batch_rows: int = 32_768) -> None:
         self.kinds = tuple(kinds)
         self.batch_rows = batch_rows
         self.batches: list[Batch] = []
-        self._buffer = bytearray()
-        self._starts = array("q")
-        self._position = -1  # -1 until the header has been read
-        self._finished = False
-
-    @property
-    def rows(self) -> int:
-        return sum(batch.rows for batch in self.batches)
+        self._mark = struct.pack(">hii", len(self.kinds) + 1, 4, ROW_MARK)
+        # Received bytes live in a buffer with room to grow (appending to a full bytearray
+        # would copy all of it again and again); ``_size`` of them are used, and at least
+        # 16 zero bytes always follow them.
+        self._buffer = bytearray(_SEARCH_BLOCK + len(_PAD))
+        self._size = 0
+        self._first = -1  # where the first undecoded row starts; -1 until the header is read
+        self._searched = 0  # row marks starting before this offset have been found
+        self._marks: list[npt.NDArray[np.int64]] = []  # marks found, from the first undecoded row on
+        self._found = 0
 
     async def receive(self, chunk: bytes) -> None:
         """:meth:`feed` as the coroutine asyncpg's ``copy_from_query(output=...)`` awaits."""
         self.feed(chunk)
 
     def feed(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        self._scan()
-        while len(self._starts) >= self.batch_rows:
-            self._cut(self.batch_rows)
+        end = self._size + len(chunk)
+        if end + len(_PAD) > len(self._buffer):
+            self._buffer.extend(bytes(max(end + len(_PAD), 2 * len(self._buffer)) - len(self._buffer)))
+        self._buffer[self._size : end] = chunk
+        self._size = end
+        if end - self._searched >= _SEARCH_BLOCK:
+            self._advance()
 
     def finish(self) -> None:
         """Decode the rows left and check that the stream ended exactly with its trailer."""
-        self._scan()
-        if self._position < 0 or bytes(self._buffer[self._position :]) != TRAILER:
+        self._advance()
+        trailer = self._size - len(TRAILER)
+        if self._first < 0 or bytes(self._buffer[trailer : self._size]) != TRAILER:
             raise CopyFormatError("the binary COPY stream ended early or has trailing data")
-        if self._starts:
-            self._cut(len(self._starts))
-        self._finished = True
+        marks = self._all_marks()
+        if len(marks) or self._first != trailer:
+            self._cut(marks, trailer, final=True)
 
     def take(self) -> list[Batch]:
         """The batches decoded so far, removed from the decoder."""
         batches, self.batches = self.batches, []
         return batches
 
-    def _scan(self) -> None:
-        buffer = self._buffer
-        end = len(buffer)
-        position = self._position
-        if position < 0:
-            if end < 19:
-                return
-            if bytes(buffer[:11]) != SIGNATURE:
-                raise CopyFormatError("not a PostgreSQL binary COPY stream")
-            position = 19 + int.from_bytes(buffer[15:19], "big")
-        read = self._ROW.unpack_from
-        append = self._starts.append
-        # The one loop per row: bytes 6-10 of a row hold the length of the rest of it.
-        # The 2-byte trailer never satisfies the loop condition on its own.
-        while position + 10 <= end:
-            (length,) = read(buffer, position + 6)
-            following = position + 10 + length
-            if following > end:
-                break
-            append(position)
-            position = following
-        self._position = position
+    def _advance(self) -> None:
+        if self._first < 0 and not self._read_header():
+            return
+        self._search()
+        # A row is known to be whole once the next mark has arrived.
+        while self._found > self.batch_rows:
+            marks = self._all_marks()
+            if not self._cut(marks[: self.batch_rows], int(marks[self.batch_rows]), final=False):
+                break  # imitations among the marks: wait until the rows are whole
 
-    def _cut(self, rows: int) -> None:
-        """Decode the first ``rows`` complete rows and drop their bytes from the buffer."""
-        starts = np.frombuffer(self._starts, dtype=np.int64, count=rows).copy()
-        end = int(self._starts[rows]) if rows < len(self._starts) else self._position
-        rest = self._buffer[end:]
+    def _read_header(self) -> bool:
+        if self._size < 19:
+            return False
+        if bytes(self._buffer[:11]) != SIGNATURE:
+            raise CopyFormatError("not a PostgreSQL binary COPY stream")
+        self._first = self._searched = 19 + int.from_bytes(self._buffer[15:19], "big")
+        return True
+
+    def _search(self) -> None:
+        """Find the row marks that arrived since the last search."""
+        last = self._size - len(self._mark)  # the last offset a whole mark can start at
+        if last < self._searched:
+            return
+        data = np.frombuffer(self._buffer, dtype=np.uint8, count=self._size)
+        # Where the mark's last byte (0xFE) is, then the whole mark at each of those.
+        starts = np.flatnonzero(data[self._searched + 9 : last + 10] == self._mark[-1]) + self._searched
+        fits = (_view(data, ">u8", 8)[starts] == int.from_bytes(self._mark[:8], "big")) & (
+            _view(data, ">u2", 2)[starts + 8] == int.from_bytes(self._mark[8:], "big")
+        )
+        found = starts[fits]
+        self._marks.append(found)
+        self._found += len(found)
+        self._searched = last + 1
+
+    def _all_marks(self) -> npt.NDArray[np.int64]:
+        marks = np.concatenate([np.zeros(0, dtype=np.int64), *self._marks]) if len(self._marks) != 1 else self._marks[0]
+        self._marks = [marks]
+        return marks
+
+    def _cut(self, starts: npt.NDArray[np.int64], end: int, *, final: bool) -> bool:
+        """Decode the rows at ``starts`` (ending at ``end``) and drop their bytes from the buffer.
+
+        False when no whole row could be found yet (only before the stream has ended).
+        """
         data = self._buffer
-        del data[end:]
-        data += _PAD
-        self._buffer = rest
-        self._starts = array("q", (start - end for start in self._starts[rows:]))
-        self._position -= end
-        self.batches.append(decode_rows(data, starts, end, self.kinds))
+        try:
+            if not len(starts) or starts[0] != self._first:
+                raise _Imitation
+            batch = decode_rows(self._padded(end), starts, end, self.kinds)
+        except (_Imitation, IndexError):
+            starts, end = self._follow(final=final)
+            if not len(starts):
+                return False
+            batch = decode_rows(self._padded(end), starts, end, self.kinds)
+        self.batches.append(batch)
+        # The rest moves to a new buffer; the decoded arrays own copies of what they need.
+        rest = data[end : self._size]
+        self._buffer = bytearray(max(_SEARCH_BLOCK, 2 * len(rest)) + len(_PAD))
+        self._buffer[: len(rest)] = rest
+        self._size = len(rest)
+        self._searched -= end
+        self._first = 0
+        marks = self._all_marks()
+        self._marks = [marks[marks >= end] - end]
+        self._found = len(self._marks[0])
+        return True
+
+    def _padded(self, end: int) -> memoryview:
+        """The buffer up to ``end`` and 16 bytes more, so fixed-size reads at any field stay inside."""
+        return memoryview(self._buffer)[: end + len(_PAD)]
+
+    def _follow(self, *, final: bool) -> tuple[npt.NDArray[np.int64], int]:
+        """The rows from the first one, each beginning where the one before ends (up to a batch)."""
+        marks = self._all_marks()
+        ends = _row_ends(memoryview(self._buffer)[: self._size], marks, self.kinds)
+        index = {int(start): i for i, start in enumerate(marks)}
+        trailer = self._size - len(TRAILER)
+        rows: list[int] = []
+        position = self._first
+        while position in index and len(rows) < self.batch_rows:
+            end = int(ends[index[position]])
+            if end not in index and not (final and end == trailer):
+                break
+            rows.append(position)
+            position = end
+        if not rows and final:
+            raise CopyFormatError("binary COPY rows do not follow one another")
+        return np.array(rows, dtype=np.int64), position
 
 
-def decode_rows(data: bytes | bytearray, starts: npt.NDArray[np.int64], end: int, kinds: Sequence[Kind]) -> Batch:
-    """Decode whole rows beginning at ``starts`` (the last one ending at ``end``) in ``data``.
+def _row_ends(data: memoryview | bytes, starts: npt.NDArray[np.int64], kinds: Sequence[Kind]) -> npt.NDArray[np.int64]:
+    """Where each row beginning at ``starts`` ends, walking its fields; -1 where that is not
+    (yet) in ``data`` or a field is impossible for its kind."""
+    size = len(data)
+    int32 = _view(data, ">i4", 4) if size >= 4 else np.zeros(0, dtype=">i4")
+    position = starts + 10
+    whole = np.ones(len(starts), dtype=bool)
+    for kind in kinds:
+        whole &= position + 4 <= size
+        length = np.where(whole, int32[np.where(whole, position, 0)], 0).astype(np.int64)
+        width = WIDTH.get(kind)
+        whole &= (length >= -1) if width is None else ((length == width) | (length == -1))
+        position = position + 4 + np.maximum(length, 0)
+    whole &= position <= size
+    return np.where(whole, position, -1)
 
-    ``data`` must extend at least 16 bytes past ``end``.
+
+def decode_rows(data: memoryview | bytes, starts: npt.NDArray[np.int64], end: int, kinds: Sequence[Kind]) -> Batch:
+    """Decode the rows beginning at ``starts``, one after another, the last ending at ``end``.
+
+    ``data`` must extend at least 16 bytes past ``end``. Raises :class:`_Imitation` when
+    the rows do not follow one another (a value imitated a row mark).
     """
     n = len(starts)
-    int16 = _view(data, ">i2", 2)
     int32 = _view(data, ">i4", 4)
-    if n and (not (int16[starts] == len(kinds) + 1).all() or not (int32[starts + 2] == 4).all()):
-        raise CopyFormatError(f"binary COPY rows do not have the expected {len(kinds) + 1} fields")
-    row_end = starts + 10 + int32[starts + 6].astype(np.int64)
     field = starts + 10
-    buffer = pa.py_buffer(data)
-    columns: list[pa.Array | TextViews] = []
+    columns: list[pa.Array] = []
     for kind in kinds:
         length = int32[field].astype(np.int64)
         valid = length >= 0
+        at = field + 4
         width = WIDTH.get(kind)
         if width is not None and not ((length == width) | ~valid).all():
-            raise CopyFormatError(f"a {kind.value} field is not {width} bytes long")
-        at = field + 4
+            raise _Imitation
         if kind is Kind.TEXT:
-            columns.append(_text_views(data, buffer, at, np.where(valid, length, 0), valid))
+            columns.append(_text(data, at, np.where(valid, length, 0), valid))
         else:
             columns.append(_fixed(kind, data, at, valid))
         field = at + np.maximum(length, 0)
-    if n and not (field == row_end).all():
-        raise CopyFormatError("binary COPY rows do not end where their length says")
-    if n and int(row_end[-1]) != end:
-        raise CopyFormatError("binary COPY rows overlap the next batch")
+    if n and (int(field[-1]) != end or not (field[:-1] == starts[1:]).all()):
+        raise _Imitation
     return Batch(n, columns)
 
 
-def _view(data: bytes | bytearray, dtype: str, width: int) -> npt.NDArray[Any]:
+def _view(data: memoryview | bytes | npt.NDArray[np.uint8], dtype: str, width: int) -> npt.NDArray[Any]:
     """A read-only array with an element of ``dtype`` starting at *every* byte offset."""
     return np.ndarray((len(data) - width + 1,), dtype=dtype, buffer=data, strides=(1,))
 
@@ -248,7 +318,7 @@ def _array(arrow_type: pa.DataType, values: npt.NDArray[np.generic], valid: npt.
     return pa.Array.from_buffers(arrow_type, len(values), [bitmap, pa.py_buffer(values)], null_count=nulls)
 
 
-def _fixed(kind: Kind, data: bytes | bytearray, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pa.Array:
+def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pa.Array:
     arrow_type = ARROW_TYPE[kind]
     if kind is Kind.UUID:
         raw = _view(data, "V16", 16)[at].view(np.uint8).reshape(len(at), 16)
@@ -302,17 +372,17 @@ def _uuid_strings(raw: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> p
     )
 
 
-def _text_views(
-    data: bytes | bytearray,
-    buffer: pa.Buffer,
+def _text(
+    data: memoryview | bytes,
     at: npt.NDArray[np.int64],
     length: npt.NDArray[np.int64],
     valid: npt.NDArray[np.bool_],
-) -> TextViews:
-    """Arrow ``string_view`` views of the text at (``at``, ``length``) in ``data``.
+) -> pa.Array:
+    """The text at (``at``, ``length``) in ``data`` as a ``large_string`` array.
 
-    A view is 16 bytes: int32 length, then either the string itself (up to 12 bytes,
-    zero padded) or its first 4 bytes, a buffer index and the offset in that buffer.
+    Gathered through Arrow's ``string_view`` layout, which points into ``data``: a view is
+    16 bytes, an int32 length, then either the string itself (up to 12 bytes, zero padded)
+    or its first 4 bytes, a buffer index (0) and its offset. Arrow copies the strings out.
     """
     n = len(at)
     head = _view(data, "V12", 12)[at].view(np.uint8).reshape(n, 12)
@@ -322,48 +392,18 @@ def _text_views(
     views = np.empty((n, 4), dtype="<i4")
     views[:, 0] = length
     views[:, 1] = words[:, 0]
-    views[:, 2] = np.where(short, words[:, 1], 0)  # buffer index, set by assemble()
+    views[:, 2] = np.where(short, words[:, 1], 0)
     views[:, 3] = np.where(short, words[:, 2], at)
-    return TextViews(views, valid, buffer)
-
-
-def assemble(
-    batches: Sequence[Batch], kinds: Sequence[Kind], order: npt.NDArray[np.int64] | None = None
-) -> list[pa.Array]:
-    """One Arrow array per column from decoded batches, rows permuted by ``order`` if given.
-
-    Text is gathered through one ``string_view`` array over every batch's bytes and made
-    contiguous ``large_string`` by Arrow (the only copy of the text).
-    """
-    arrays: list[pa.Array] = []
-    for index, kind in enumerate(kinds):
-        parts = [batch.columns[index] for batch in batches]
-        if kind is Kind.TEXT:
-            arrays.append(_assemble_text([part for part in parts if isinstance(part, TextViews)], order))
-            continue
-        chunks = [part for part in parts if isinstance(part, pa.Array)]
-        if not chunks:
-            arrays.append(pa.array([], type=ARROW_TYPE[kind]))
-            continue
-        combined = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
-        arrays.append(combined.take(pa.array(order)) if order is not None else combined)
-    return arrays
-
-
-def _assemble_text(parts: Sequence[TextViews], order: npt.NDArray[np.int64] | None) -> pa.Array:
-    if not parts:
-        return pa.array([], type=pa.large_string())
-    views = np.concatenate([part.views for part in parts]) if len(parts) > 1 else parts[0].views.copy()
-    valid = np.concatenate([part.valid for part in parts]) if len(parts) > 1 else parts[0].valid
-    if len(parts) > 1:
-        batch_of = np.repeat(np.arange(len(parts), dtype=np.int32), [len(part.views) for part in parts])
-        long = views[:, 0] > 12
-        views[long, 2] = batch_of[long]
-    if order is not None:
-        views, valid = views[order], valid[order]
     bitmap, nulls = _validity(valid)
-    n = len(views)
     array = pa.Array.from_buffers(
-        pa.string_view(), n, [bitmap, pa.py_buffer(views), *(part.buffer for part in parts)], null_count=nulls
+        pa.string_view(), n, [bitmap, pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls
     )
     return array.cast(pa.large_string())
+
+
+def assemble(batches: Sequence[Batch], kinds: Sequence[Kind]) -> list[pa.ChunkedArray]:
+    """One chunked Arrow array per column from decoded batches (no copy)."""
+    return [
+        pa.chunked_array([batch.columns[index] for batch in batches], type=ARROW_TYPE[kind])
+        for index, kind in enumerate(kinds)
+    ]

@@ -22,7 +22,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import BIND_PARAMS, BIND_PARAMS_ESC
 
-from todo_data._pgcopy import ARROW_TYPE, WIDTH, Batch, CopyDecoder, CopyFormatError, Kind, assemble
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, Batch, CopyDecoder, CopyFormatError, Kind, assemble
 from todo_data.database import Source, connect, describe, engine_of
 from todo_data.errors import InvalidArgumentError, QueryError, driver_message
 from todo_data.urls import scrub
@@ -191,43 +191,32 @@ class PgQuery:
     def kinds(self) -> list[Kind]:
         return [column.kind for column in self.columns]
 
-    def copy_select(self, *, utf8: bool = True) -> str:
+    def copy_select(self) -> str:
         """The query wrapped for :class:`~todo_data._pgcopy.CopyDecoder`: each row opens with the
-        byte length of the rest of it (4 per field, plus the bytes of each non-NULL value)."""
+        constant :data:`~todo_data._pgcopy.ROW_MARK`, then the columns, cast where needed."""
         aliases = [f"c{index}" for index in range(len(self.columns))]
-        source = f"({self.sql}) AS _q({', '.join(aliases)})"
-        if any(column.cast for column in self.columns):
-            # OFFSET 0 keeps the subquery, so a cast is computed once, not again for the length.
-            casts = [
-                f"{alias}::{column.cast} AS {alias}" if column.cast else alias
-                for alias, column in zip(aliases, self.columns, strict=True)
-            ]
-            source = f"(SELECT {', '.join(casts)} FROM {source} OFFSET 0) AS _c"
-        lengths = [str(4 * len(aliases))]
-        for alias, column in zip(aliases, self.columns, strict=True):
-            if column.kind is Kind.TEXT:
-                value = alias if utf8 else f"convert_to({alias}, 'UTF8')"
-                lengths.append(f"coalesce(octet_length({value}), 0)")
-            else:
-                lengths.append(f"CASE WHEN {alias} IS NULL THEN 0 ELSE {WIDTH[column.kind]} END")
-        return f"SELECT ({' + '.join(lengths)})::int4, {', '.join(aliases) or 'NULL'} FROM {source}"
+        values = [
+            f"{alias}::{column.cast}" if column.cast else alias
+            for alias, column in zip(aliases, self.columns, strict=True)
+        ]
+        return f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM ({self.sql}) AS _q({', '.join(aliases)})"
 
 
 @asynccontextmanager
-async def pg_driver(conn: AsyncConnection) -> AsyncIterator[tuple[Any, bool]]:
-    """asyncpg's connection inside the transaction, and whether the server encoding is UTF-8.
+async def pg_driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """asyncpg's connection, inside the transaction.
 
     The first statement goes through SQLAlchemy, so its transaction (READ ONLY for an
     engine) has begun before asyncpg is used directly. An autocommit connection gets a
     transaction of its own: the settings holding the parameters live as long as it.
     """
-    encoding = (await conn.execute(text("SELECT current_setting('server_encoding')"))).scalar()
+    await conn.execute(text("SELECT 1"))
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     async with AsyncExitStack() as stack:
         if not driver.is_in_transaction():
             await stack.enter_async_context(driver.transaction())
-        yield driver, str(encoding).upper() in {"UTF8", "UTF-8"}
+        yield driver
 
 
 async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
@@ -326,12 +315,12 @@ def table(columns: Sequence[PgColumn] | Sequence[str], arrays: Sequence[pa.Array
 
 
 async def pg_table(conn: AsyncConnection, stmt: Statement) -> pa.Table:
-    async with pg_driver(conn) as (driver, utf8):
+    async with pg_driver(conn) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
             return table(query.columns, await pg_rows(driver, query))
         decoder = CopyDecoder(query.kinds)
-        await driver.copy_from_query(query.copy_select(utf8=utf8), output=decoder.receive, format="binary")
+        await driver.copy_from_query(query.copy_select(), output=decoder.receive, format="binary")
         decoder.finish()
     return table(query.columns, assemble(decoder.take(), query.kinds))
 
@@ -342,7 +331,7 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
     The receive callback waits for the consumer (a queue of one table), and asyncpg stops
     reading while it waits, so the server is held back by TCP: memory stays bounded.
     """
-    async with pg_driver(conn) as (driver, utf8):
+    async with pg_driver(conn) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
             whole = table(query.columns, await pg_rows(driver, query))
@@ -350,7 +339,7 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
                 yield whole.slice(offset, chunk_size)
             return
         decoder = CopyDecoder(query.kinds, batch_rows=chunk_size)
-        queue: asyncio.Queue[pa.Table | BaseException | None] = asyncio.Queue(maxsize=1)
+        queue: asyncio.Queue[pa.Table] = asyncio.Queue(maxsize=1)
 
         async def hand_over(batches: list[Batch]) -> None:
             for batch in batches:
@@ -361,26 +350,33 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
             await hand_over(decoder.take())
 
         async def produce() -> None:
-            try:
-                await driver.copy_from_query(query.copy_select(utf8=utf8), output=receive, format="binary")
-                decoder.finish()
-                await hand_over(decoder.take())
-            except Exception as exc:
-                await queue.put(exc)
-                return
-            await queue.put(None)
+            await driver.copy_from_query(query.copy_select(), output=receive, format="binary")
+            decoder.finish()
+            await hand_over(decoder.take())
 
         producer = asyncio.create_task(produce())
         try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                producer.result()  # the COPY's error, if it failed
+                while not queue.empty():
+                    yield queue.get_nowait()
+                return
         finally:
             if not producer.done():
+                # Stopped early. asyncpg cannot abandon a COPY half read and use the
+                # connection again, so it is closed at once (the server then stops too) and
+                # SQLAlchemy replaces it, as after a lost connection.
+                await conn.invalidate()
                 producer.cancel()
-                with suppress(asyncio.CancelledError):
-                    await producer
+                await asyncio.wait({producer})
+                if not producer.cancelled():
+                    producer.exception()  # retrieved: the closed connection's error, expected
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
