@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 import uuid
@@ -352,3 +353,19 @@ async def test_tasks_frame_ordering_and_timestamps_survive_arrow(engine: AsyncEn
     arrow = await queries.tasks_frame(engine, output="arrow")
     assert arrow.column("id").to_pylist() == [str(row["id"]) for row in rows]
     assert arrow.column("created_at").to_pylist() == [row["created_at"] for row in rows]
+
+
+async def test_many_queries_through_pgbouncer_leave_no_prepared_statement_behind(pooled_engine: AsyncEngine) -> None:
+    # PgBouncer's transaction mode hands each transaction any server connection: a named
+    # prepared statement left on one would collide or go missing in the next.
+    await add_tasks(pooled_engine)
+
+    async def ask(i: int) -> list[Any]:
+        frame = await queries.sql(pooled_engine, "SELECT count(*) AS n FROM tasks WHERE title <> :t", {"t": f"x{i}"})
+        return list(frame["n"])
+
+    assert await asyncio.gather(*(ask(i) for i in range(20))) == [[5]] * 20
+    left = await queries.sql(
+        pooled_engine, "SELECT count(*) AS n FROM pg_prepared_statements WHERE name LIKE :p", {"p": "__todo_data_%"}
+    )
+    assert left["n"].tolist() == [0]
