@@ -78,6 +78,13 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext todo_data``: registers the ``%%todo_sql`` cell magic (see :mod:`todo_data.magic`)."""
+    from todo_data.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
