@@ -108,7 +108,7 @@ def assert_ad_hoc_sql_shown(path: Path, notebook: nbformat.NotebookNode, tasks: 
     size, table = displayed(notebook, "-o tasks")
     assert size == f"{tasks:,} rows, 5 columns"
     assert "..." in table and len(table.splitlines()) < 60
-    header = result_of(notebook, "by_user.assign(")["text/plain"].split()[:4]
+    header = result_of(notebook, "by_user.head(")["text/plain"].split()[:4]
     assert header == ["user_id", "tasks", "completed", "completion"]
     profile = result_of(notebook, "queries.profile(")["text/plain"]
     assert "length_p95" in profile and "created_at" in profile

@@ -136,7 +136,8 @@ async def idle_in_transaction(observer: AsyncEngine) -> int:
 # Each blocked cell: its code, a fragment of the statement it runs on the server, the error it ends with.
 BLOCKED_CELLS = {
     "status_counts": ("await queries.status_counts(engine)", "GROUP BY status", "CancelledError"),  # SQLAlchemy
-    "tasks_frame": ("await queries.tasks_frame(engine)", "COPY", "CancelledError"),  # asyncpg's raw COPY
+    # Described first, then read through asyncpg's raw COPY: either may be the one waiting.
+    "tasks_frame": ("await queries.tasks_frame(engine)", "FROM tasks", "CancelledError"),
     "sql": ('await queries.sql(engine, "SELECT pg_sleep(60)")', "pg_sleep", "CancelledError"),
     "iter_sql": ('[c async for c in queries.iter_sql(engine, "SELECT pg_sleep(60)")]', "pg_sleep", "CancelledError"),
     # Cells without await, through the sync bridge: interrupted like Ctrl-C in a script.
