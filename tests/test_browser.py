@@ -15,12 +15,18 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from todo_data.demo import DEMO_TASKS
 from todo_data.testing import free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -46,8 +52,8 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server on loopback serving a copy of the notebooks; yields (base URL, root)."""
+def jupyterlab(tmp_path: Path) -> Iterator[tuple[Callable[[str], str], Path]]:
+    """A JupyterLab server on loopback serving a copy of the notebooks; yields (URL of a notebook, root)."""
     root = tmp_path / "lab"
     shutil.copytree(REPO_ROOT / "notebooks", root)
     settings = tmp_path / "settings"
@@ -82,17 +88,21 @@ def jupyterlab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"JupyterLab did not start: {(tmp_path / 'jupyter.log').read_text()[-2000:]}")
             time.sleep(0.5)
-        yield f"{base}/lab/tree/01_task_distributions.ipynb?token={token}", root
+        yield (lambda notebook: f"{base}/lab/tree/{notebook}?token={token}"), root
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
 
 
-def test_first_notebook_runs_in_jupyterlab_in_headless_chromium(jupyterlab: tuple[str, Path]) -> None:
+@contextmanager
+def notebook_run_in_chromium(url: str) -> Iterator[Page]:
+    """Chromium opens the notebook in JupyterLab, runs every cell and waits for each to finish.
+
+    Yields the page once no cell printed a traceback.
+    """
     from playwright.sync_api import sync_playwright
 
-    url, root = jupyterlab
     executable = chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -115,14 +125,39 @@ def test_first_notebook_runs_in_jupyterlab_in_headless_chromium(jupyterlab: tupl
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             tracebacks = [t for t in errors.all_text_contents() if "Traceback" in t or "Error" in t]
             assert tracebacks == []
-            images = page.locator(".jp-OutputArea-output img")
-            assert images.count() == 4
-            assert page.evaluate(
-                "() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
-                ".every(img => img.complete && img.naturalWidth > 200 && img.naturalHeight > 100)"
-            )
-            images.first.scroll_into_view_if_needed()
-            page.screenshot(path=ARTIFACTS / "jupyterlab_task_distributions.png")
+            yield page
         finally:
             browser.close()
+
+
+def test_first_notebook_runs_in_jupyterlab_in_headless_chromium(
+    jupyterlab: tuple[Callable[[str], str], Path],
+) -> None:
+    url, root = jupyterlab
+    with notebook_run_in_chromium(url("01_task_distributions.ipynb")) as page:
+        images = page.locator(".jp-OutputArea-output img")
+        assert images.count() == 4
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
+            ".every(img => img.complete && img.naturalWidth > 200 && img.naturalHeight > 100)"
+        )
+        images.first.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "jupyterlab_task_distributions.png")
     assert (root / "todo_data.db").is_file()  # the demo database was made and seeded
+
+
+def test_ad_hoc_sql_notebook_runs_in_jupyterlab_in_headless_chromium(
+    jupyterlab: tuple[Callable[[str], str], Path],
+) -> None:
+    url, _ = jupyterlab
+    with notebook_run_in_chromium(url("04_ad_hoc_sql.ipynb")) as page:
+        outputs = page.locator(".jp-OutputArea-output")
+        # Each %%todo_sql cell shows its size, then its rows as a table; the large one truncated.
+        assert outputs.filter(has_text="3 rows, 2 columns").count() == 1
+        large = outputs.filter(has_text=f"{DEMO_TASKS:,} rows, 5 columns")
+        assert large.count() == 1
+        assert page.locator(".jp-OutputArea-output table").count() >= 6  # magics, head(), sql, profile
+        truncated = page.locator(".jp-OutputArea-output table").filter(has_text="...")
+        assert truncated.count() >= 1
+        large.first.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "jupyterlab_ad_hoc_sql.png")

@@ -13,16 +13,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
-from todo_data import create_engine, queries, sample
+from todo_data import create_engine, demo, queries, sample
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_example_notebooks() -> None:
+def test_there_are_four_example_notebooks() -> None:
     assert [n.name for n in NOTEBOOKS] == [
         "01_task_distributions.ipynb",
         "02_verify_constraints.ipynb",
         "03_migrations.ipynb",
+        "04_ad_hoc_sql.ipynb",
     ]
 
 
@@ -92,6 +93,27 @@ def first_code_cell_shows(notebook: nbformat.NotebookNode) -> str:
     return text
 
 
+def displayed(notebook: nbformat.NotebookNode, code: str) -> list[str]:
+    """The plain text of what the one cell whose source contains ``code`` displayed (a magic's output)."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and code in c.source]
+    return [out["data"]["text/plain"] for out in cell.outputs if out.get("output_type") == "display_data"]
+
+
+def assert_ad_hoc_sql_shown(path: Path, notebook: nbformat.NotebookNode, tasks: int) -> None:
+    """04: each magic showed its row count and its rows, a large result truncated; the profile came."""
+    if not path.stem.startswith("04"):
+        return
+    size, table = displayed(notebook, "GROUP BY status")
+    assert size == "3 rows, 2 columns" and "completed" in table
+    size, table = displayed(notebook, "-o tasks")
+    assert size == f"{tasks:,} rows, 5 columns"
+    assert "..." in table and len(table.splitlines()) < 60
+    header = result_of(notebook, "by_user.head(")["text/plain"].split()[:4]
+    assert header == ["user_id", "tasks", "completed", "completion"]
+    profile = result_of(notebook, "queries.profile(")["text/plain"]
+    assert "length_p95" in profile and "created_at" in profile
+
+
 def images(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
 
@@ -105,6 +127,7 @@ def test_notebook_runs_on_the_embedded_sqlite_demo_database(path: Path, tmp_path
     assert f"SQLite database {tmp_path.resolve() / 'todo_data.db'}" in shown
     assert "set DATABASE_URL" in shown and "DATABASE_URL=postgresql://" in shown
     assert_checks_passed(path, notebook, postgresql=False)
+    assert_ad_hoc_sql_shown(path, notebook, tasks=demo.DEMO_TASKS)
     if path.stem.startswith("01"):
         assert images(notebook) == 4
 
@@ -148,6 +171,7 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
     assert "DATABASE_URL from the environment." in shown
     assert "demo" not in shown.lower()
     assert_checks_passed(path, notebook, postgresql=True)
+    assert_ad_hoc_sql_shown(path, notebook, tasks=2_000)
     text = all_output_text(notebook)
     password = make_url(url).password
     assert password

@@ -2,7 +2,7 @@
 
 The most used names are here; the rest live in their modules:
 
-- :mod:`todo_data.queries`: pandas DataFrames of the tasks (frames and distributions)
+- :mod:`todo_data.queries`: DataFrames of the tasks (frames, distributions, ad-hoc SQL)
 - :mod:`todo_data.checks`: the live schema, its constraints, stored violations, one verdict
 - :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/history/drift and a round trip
 - :mod:`todo_data.sample`: deterministic demo data
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import InvalidArgumentError as InvalidArgumentError
 from todo_data.errors import MigrationError as MigrationError
+from todo_data.errors import QueryError as QueryError
 from todo_data.errors import ReadReplicaError as ReadReplicaError
 from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
 from todo_data.errors import SettingsError as SettingsError
@@ -72,12 +73,20 @@ __all__ = [
     "DatabaseConnectionError",
     "InvalidArgumentError",
     "MigrationError",
+    "QueryError",
     "ReadReplicaError",
     "SchemaNotReadyError",
     "SettingsError",
     "TodoDataError",
     *_LAZY,
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext todo_data``: registers the ``%%todo_sql`` cell magic (see :mod:`todo_data.magic`)."""
+    from todo_data.magic import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -144,7 +144,7 @@ def _cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
         return "(missing)"  # a NULL written by another client: say so, never "nan"
     if isinstance(value, float):
         return f"{value:.3f}"

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
+from todo_data._interrupt import stoppable
 from todo_data.errors import (
     DatabaseConnectionError,
     DatabaseOperationError,
@@ -441,8 +442,15 @@ async def connect(source: Source) -> AsyncIterator[AsyncConnection]:
 
     An engine gives a new connection (closed afterwards, its transaction rolled back
     unless the caller committed); a connection is used as it is; a session gives the
-    connection of its current transaction.
+    connection of its current transaction. Interrupting the kernel (Stop) cancels the
+    statement on the server (see :mod:`todo_data._interrupt`).
     """
+    async with stoppable(_borrow(source), owned=isinstance(source, AsyncEngine)) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _borrow(source: Source) -> AsyncIterator[AsyncConnection]:
     if isinstance(source, AsyncConnection):
         yield source
         return

@@ -42,6 +42,22 @@ class InvalidArgumentError(TodoDataError, ValueError):
     """An argument given to a library function is not valid (checked before any query)."""
 
 
+class QueryError(TodoDataError):
+    """An ad-hoc query (:func:`todo_data.queries.sql`) failed; the message is the database's.
+
+    ``sqlstate`` is PostgreSQL's error code when the database gave one (``"25006"`` for a
+    write refused by a read-only transaction), else ``None``.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class MissingExtraError(TodoDataError, ImportError):
+    """An optional feature needs a package of one of the project's extras (``polars``)."""
+
+
 def driver_message(exc: BaseException) -> str:
     """The database's own first line of an error, for messages.
 

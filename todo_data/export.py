@@ -4,11 +4,12 @@
 into ``PATH/created_month=YYYY-MM/part-N.parquet`` files that pyarrow, DuckDB, Polars and
 Spark read as one table, with the frame contract's types.
 
-- **Bounded memory**: the rows stream through a server-side cursor. A chunk is written
-  while the next one arrives (in a worker thread: Parquet encoding releases the GIL).
-  Rows are buffered per month until a row group is full, and all buffers together never
-  hold more than two row groups, whatever order the months arrive in; at most
-  :data:`MAX_OPEN_FILES` files are open at once.
+- **Bounded memory**: on PostgreSQL the rows stream through a binary ``COPY`` that waits
+  while a chunk is in use (:mod:`todo_data._sqlrun`), on SQLite through a server-side
+  cursor. A chunk is written while the next one arrives (in a worker thread: Parquet
+  encoding releases the GIL). Rows are buffered per month until a row group is full, and
+  all buffers together never hold more than two row groups, whatever order the months
+  arrive in; at most :data:`MAX_OPEN_FILES` files are open at once.
 - **Atomic**: everything is written into a hidden directory beside ``PATH``, renamed to
   ``PATH`` at the end. A failed or interrupted export leaves nothing at ``PATH`` (and
   removes its hidden directory, unless the process itself is killed).
@@ -33,8 +34,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy.exc import SQLAlchemyError
 
-from todo_data._frames import TaskFilter
-from todo_data.database import Source, describe, engine_of
+from todo_data import _sqlrun, _task_sql
+from todo_data._task_sql import Params, TaskFilter
+from todo_data.database import Source, describe, engine_of, require_tasks_table
 from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
 from todo_data.urls import scrub
 
@@ -141,12 +143,26 @@ async def _tables(
 ) -> AsyncGenerator[pa.Table, None]:
     """The tasks in chunks of at most ``chunk_size`` rows (Arrow tables of the task columns).
 
-    :func:`~todo_data.queries.iter_tasks_frames` streams them through a server-side cursor.
+    PostgreSQL streams a binary ``COPY`` decoded chunk by chunk (:mod:`todo_data._sqlrun`:
+    the COPY waits while a chunk is being used, so memory stays bounded), in the order the
+    table is scanned: sorting millions of rows would cost the server more than sending
+    them, and the writer groups them by month itself. SQLite streams
+    :func:`~todo_data.queries.iter_tasks_frames` (a server-side cursor).
     """
     from todo_data.queries import iter_tasks_frames
 
-    async for frame in iter_tasks_frames(source, chunk_size=chunk_size, **filters):
-        yield pa.Table.from_pandas(frame, preserve_index=False)
+    async with _sqlrun.reading(source) as conn:
+        backend = await require_tasks_table(conn, source)
+        if backend == "postgresql":
+            params = Params()
+            sql = _task_sql.pg_tasks_select(task_filter, params, ordered=False)
+            batches = _sqlrun.pg_batches(conn, _sqlrun.statement(sql, params.named()), chunk_size)
+            async with aclosing(batches):
+                async for batch in batches:
+                    yield batch
+    if backend != "postgresql":
+        async for frame in iter_tasks_frames(source, chunk_size=chunk_size, **filters):
+            yield pa.Table.from_pandas(frame, preserve_index=False)
 
 
 async def _write(

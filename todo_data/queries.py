@@ -5,7 +5,10 @@ Every function takes a *source* (an ``AsyncEngine``, ``AsyncConnection`` or
 PostgreSQL: same columns, dtypes, order and values. Every function takes the filters
 ``user_id``, ``status``, ``since`` and ``until`` (see :func:`tasks_frame`), applied by the
 database (``WHERE``); distributions are computed by it too (``GROUP BY``), so only the
-aggregated rows travel.
+aggregated rows travel. ``output="arrow"`` or ``"polars"`` gives the same frame as a
+``pyarrow.Table`` or a Polars DataFrame (the ``polars`` extra), with the same types.
+:func:`sql` and :func:`iter_sql` answer any other read question, typed from the result's
+columns.
 
 >>> from todo_data import create_engine, queries
 >>> engine = create_engine()
@@ -15,29 +18,35 @@ aggregated rows travel.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data import _frames
-from todo_data._frames import STRING, TIMEDELTA, Params, TaskFilter, status_dtype
+from todo_data import _frames, _sqlrun, _task_sql
+from todo_data._frames import STRING, TIMEDELTA, status_dtype
+from todo_data._output import Output, check_output, convert, from_arrow, pandas_from_arrow
+from todo_data._task_sql import TASK_ORDER, Params, TaskFilter
 from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.export import export_parquet as export_parquet
 from todo_data.models import TaskStatus
-from todo_data.rules import TABLE_NAME
+from todo_data.profiling import profile as profile
 
 __all__ = [
     "created_over_time",
     "export_parquet",
+    "iter_sql",
     "iter_tasks_frames",
     "open_task_ages",
+    "profile",
+    "sql",
     "status_counts",
     "tasks_frame",
     "tasks_per_user",
@@ -46,6 +55,9 @@ __all__ = [
 StatusFilter = TaskStatus | str | Iterable[TaskStatus | str] | None
 TimeBound = datetime | date | str | None
 Freq = Literal["D", "W", "M"]
+#: What the frame functions return: a ``pandas.DataFrame`` (``output="pandas"``, the
+#: default), a ``pyarrow.Table`` (``"arrow"``) or a ``polars.DataFrame`` (``"polars"``).
+Frame: TypeAlias = Any
 
 
 async def tasks_frame(
@@ -55,7 +67,8 @@ async def tasks_frame(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """Every task matching the filters, one row each, ordered by ``created_at`` then ``id``.
 
     Columns: ``id`` (canonical UUID text), ``user_id``, ``title``, ``description`` (NaN
@@ -76,14 +89,15 @@ async def tasks_frame(
     sorts and filters as its UTC instant.
 
     On PostgreSQL the rows arrive through a binary ``COPY`` decoded column-wise (see
-    :mod:`todo_data._frames`), about as fast as the fastest DataFrame loaders.
+    :mod:`todo_data._pgcopy`), faster than the fastest DataFrame loaders.
 
     >>> late = await tasks_frame(engine, status=["pending", "in_progress"], until="2025-06-01")  # doctest: +SKIP
     >>> late.groupby("user_id").size().nlargest(5)  # doctest: +SKIP
     """
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    chosen = check_output(output)
     async with connect(source) as conn:
-        return await _load(conn, source, task_filter)
+        return convert(await _load(conn, source, task_filter), chosen)
 
 
 async def iter_tasks_frames(
@@ -97,35 +111,38 @@ async def iter_tasks_frames(
 ) -> AsyncIterator[pd.DataFrame]:
     """:func:`tasks_frame` in chunks of at most ``chunk_size`` rows, for tables that don't fit in memory.
 
-    Rows stream through a server-side cursor (inside a transaction, so it also works
-    behind PgBouncer's transaction mode); memory stays bounded by the chunk size. Every
-    chunk has the same columns, dtypes and status categories, so ``pd.concat`` of the
-    chunks equals :func:`tasks_frame`. No rows, no chunks. Break out early with
-    :func:`contextlib.aclosing` to release the connection at once.
+    On PostgreSQL the rows stream through the binary ``COPY`` of :func:`tasks_frame`, in
+    the contract's order, paused while a chunk is being used (the server waits), so memory
+    holds about two chunks whatever the size of the table; it works through PgBouncer's
+    transaction mode too. Every chunk has the same columns, dtypes and status categories,
+    so ``pd.concat`` of the chunks equals :func:`tasks_frame`. No rows, no chunks.
+
+    Break out early with :func:`contextlib.aclosing` to stop the query at once: with an
+    engine the connection is released; a connection or session you passed is closed and
+    replaced, as after a lost connection (roll it back before using it again).
 
     >>> async for chunk in iter_tasks_frames(engine, chunk_size=50_000, status="completed"):  # doctest: +SKIP
     ...     totals = totals.add(chunk.groupby("user_id").size(), fill_value=0)
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    _check_chunk_size(chunk_size)
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
-        found = await conn.execute(text(_frames.distinct_statuses_select(backend, task_filter, params)), params.named())
+        distinct = _task_sql.distinct_statuses_select(backend, task_filter, params)
+        found = await conn.execute(text(distinct), params.named())
         categories = status_dtype(str(value) for (value,) in found)
         params = Params()
         if backend == "postgresql":
-            sql = _frames.pg_payload_select(task_filter, params, utf8=await _pg_is_utf8(conn))
-        else:
-            sql = _frames.sqlite_select(task_filter, params)
+            stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=True), params.named())
+            async with raw_driver_errors(source), aclosing(_sqlrun.pg_batches(conn, stmt, chunk_size)) as batches:
+                async for batch in batches:
+                    yield _frames.tasks_frame_from(batch, categories=categories)
+            return
+        sql = _task_sql.sqlite_tasks_select(task_filter, params)
         result = await conn.stream(text(sql).execution_options(yield_per=chunk_size), params.named())
         async for rows in result.partitions(chunk_size):
-            if backend == "postgresql":
-                columns = _decode_payload_rows([row[0] for row in rows])
-            else:
-                columns = _frames.columns_from_sqlite_rows(rows)
-            yield _frames.frame_from_columns(columns, categories=categories)
+            yield _frames.tasks_frame_from(_frames.sqlite_tasks_table(rows), categories=categories)
 
 
 async def status_counts(
@@ -135,7 +152,8 @@ async def status_counts(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """Tasks per status, counted in the database: ``status``, ``count``, ``share``.
 
     One row per known status (zeros included) and per unknown stored status; ``share``
@@ -146,23 +164,25 @@ async def status_counts(
     >>> (await status_counts(engine, since="2025-01-01")).plot.pie(y="count", labels=...)  # doctest: +SKIP
     """
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
-        sql = f"SELECT status, count(*) FROM {TABLE_NAME}{task_filter.where(backend, params)} GROUP BY status"
+        sql = _task_sql.status_counts_select(backend, task_filter, params)
         counts = {value: int(count) for value, count in await conn.execute(text(sql), params.named())}
     missing = counts.pop(None, 0)
     dtype = status_dtype(str(value) for value in counts)
     statuses: list[str | None] = [*dtype.categories, *([None] if missing else [])]
     count = np.array([counts.get(value, 0) for value in dtype.categories] + ([missing] if missing else []))
     total = int(count.sum())
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "status": pd.Categorical(statuses, dtype=dtype),
             "count": count.astype(np.int64),
             "share": count / total if total else np.zeros(len(count)),
         }
     )
+    return convert(frame, chosen)
 
 
 PER_USER_FIXED_COLUMNS: Final = frozenset({"user_id", "total", "completion_rate"})
@@ -175,7 +195,8 @@ async def tasks_per_user(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """One row per user: ``user_id``, ``total``, one integer column per status, ``completion_rate``.
 
     An unknown stored status named like a fixed column (``total``, say) gets the column
@@ -188,11 +209,11 @@ async def tasks_per_user(
     >>> (await tasks_per_user(engine, since="2025-01-01")).nlargest(10, "total")  # doctest: +SKIP
     """
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
-        where = task_filter.where(backend, params)
-        sql = f"SELECT user_id, status, count(*) FROM {TABLE_NAME}{where} GROUP BY user_id, status"
+        sql = _task_sql.per_user_select(backend, task_filter, params)
         rows = [(user, value, int(count)) for user, value, count in await conn.execute(text(sql), params.named())]
     dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     # Sorted in Python: database collations differ, code point order doesn't.
@@ -212,7 +233,7 @@ async def tasks_per_user(
         # A stored status may be any text, even "total": never let it replace a fixed column.
         frame[f"{value} (status)" if value in PER_USER_FIXED_COLUMNS else value] = counts[:, j]
     frame["completion_rate"] = np.divide(completed, total, out=np.zeros(len(users)), where=total > 0)
-    return frame
+    return convert(frame, chosen)
 
 
 async def created_over_time(
@@ -223,7 +244,8 @@ async def created_over_time(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """Tasks created per UTC day (``"D"``), week starting Monday (``"W"``) or month (``"M"``), per status.
 
     Columns ``period`` (bucket start, ``datetime64[us, UTC]``), ``status``, ``count``;
@@ -238,10 +260,11 @@ async def created_over_time(
     if freq not in ("D", "W", "M"):
         raise InvalidArgumentError(f'freq must be "D" (day), "W" (week) or "M" (month), not {freq!r}')
     task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    chosen = check_output(output)
     async with connect(source) as conn:
         backend = await require_tasks_table(conn, source)
         params = Params()
-        sql = _frames.created_over_time_select(backend, freq, task_filter, params)
+        sql = _task_sql.created_over_time_select(backend, freq, task_filter, params)
         rows = (await conn.execute(text(sql), params.named())).all()
     dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     frame = pd.DataFrame(
@@ -251,7 +274,7 @@ async def created_over_time(
             "count": np.array([int(count) for _, _, count in rows], dtype=np.int64),
         }
     )
-    return frame.sort_values(["period", "status"], ignore_index=True)
+    return convert(frame.sort_values(["period", "status"], ignore_index=True), chosen)
 
 
 async def open_task_ages(
@@ -262,7 +285,8 @@ async def open_task_ages(
     status: StatusFilter = None,
     since: TimeBound = None,
     until: TimeBound = None,
-) -> pd.DataFrame:
+    output: Output = "pandas",
+) -> Frame:
     """Every task not completed (unknown and missing statuses count as open), oldest first, with its age.
 
     Columns ``id``, ``user_id``, ``title``, ``status``, ``created_at`` and ``age``
@@ -274,11 +298,12 @@ async def open_task_ages(
     """
     task_filter = replace(_task_filter(user_id=user_id, status=status, since=since, until=until), open_only=True)
     reference = pd.Timestamp(_time_bound("now", now) if now is not None else datetime.now(UTC)).as_unit("us")
+    chosen = check_output(output)
     async with connect(source) as conn:
         tasks = await _load(conn, source, task_filter)
     frame = tasks[["id", "user_id", "title", "status", "created_at"]].copy()
     frame["age"] = (reference - frame["created_at"]).astype(TIMEDELTA)
-    return frame
+    return convert(frame, chosen)
 
 
 # -- machinery -----------------------------------------------------------------------------------
@@ -286,34 +311,19 @@ async def open_task_ages(
 
 async def _load(conn: AsyncConnection, source: Source, task_filter: TaskFilter) -> pd.DataFrame:
     backend = await require_tasks_table(conn, source)
-    params = Params(numbered=backend == "postgresql")
+    params = Params()
     if backend == "postgresql":
-        sql = _frames.pg_payload_select(task_filter, params, utf8=await _pg_is_utf8(conn))
-        copied = _frames.CopyPayloads()
-        # Through the caller's connection, inside its transaction (which require_tasks_table has
-        # begun): the COPY sees the caller's uncommitted rows and works behind PgBouncer.
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        # Through the caller's connection, inside its transaction (which require_tasks_table
+        # has begun): the COPY sees the caller's uncommitted rows and works behind PgBouncer.
+        # The server sends the rows as it scans them and the decoder puts them in the
+        # contract's order: sorting them on the server would cost it as much as sending them.
+        stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=False), params.named())
         async with raw_driver_errors(source):
-            await driver.copy_from_query(sql, *params.values, output=copied.receive, format="binary")
-        columns = _frames.decode_payloads(copied.buffer, copied.starts())
-        del copied
+            table = await _sqlrun.pg_table(conn, stmt, order_by=TASK_ORDER)
     else:
-        result = await conn.execute(text(_frames.sqlite_select(task_filter, params)), params.named())
-        columns = _frames.columns_from_sqlite_rows(result.all())
-    return _frames.frame_from_columns(columns)
-
-
-def _decode_payload_rows(payloads: list[bytes]) -> dict[str, Any]:
-    lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    starts = np.zeros(len(payloads), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return _frames.decode_payloads(bytearray().join(payloads), starts)
-
-
-async def _pg_is_utf8(conn: AsyncConnection) -> bool:
-    encoding = (await conn.execute(text("SELECT current_setting('server_encoding')"))).scalar()
-    return str(encoding).upper() in {"UTF8", "UTF-8"}
+        result = await conn.execute(text(_task_sql.sqlite_tasks_select(task_filter, params)), params.named())
+        table = _frames.sqlite_tasks_table(result.all())
+    return _frames.tasks_frame_from(table)
 
 
 def _task_filter(
@@ -371,3 +381,79 @@ def _time_bound(name: str, value: datetime | date | str) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise InvalidArgumentError(f"{name} must be a datetime, a date or ISO 8601 text, not {value!r}")
+
+
+# -- ad-hoc SQL ------------------------------------------------------------------------------------
+
+
+async def sql(
+    source: Source, query: str, params: Mapping[str, Any] | None = None, *, output: Output = "pandas"
+) -> Frame:
+    """Any read query as a typed DataFrame (or ``pyarrow.Table``, or Polars DataFrame).
+
+    ``query`` is SQL text with SQLAlchemy ``:name`` parameters; ``params`` maps each name
+    to its value. Values are always bound, never formatted into the SQL (write ``\\:`` for
+    a literal colon followed by a word). With an engine the query runs in a READ ONLY
+    transaction, so a write is refused; with a connection or session it runs in the
+    caller's transaction as it is.
+
+    Column types follow the result's: integers ``int64`` (``Int64`` when a value is
+    missing), ``float``/``double``/``numeric`` ``float64`` (numeric is converted by the
+    database, correctly rounded), ``boolean`` ``bool`` (``boolean`` with missing values),
+    text, varchar, json and jsonb ``str``, ``uuid`` canonical ``str``, ``timestamptz``
+    ``datetime64[us, UTC]``, ``timestamp`` ``datetime64[us]``, ``date``
+    ``date32[pyarrow]``, ``interval`` ``timedelta64[us]`` (a month counts 30 days); other
+    types arrive as their PostgreSQL text. ±infinity timestamps and dates read as NaT.
+    SQLite has no column types: integers, floats and text come back as such, everything
+    else (its dates and times are text) as ``str``.
+
+    On PostgreSQL the rows stream through a binary ``COPY`` decoded column by column. A
+    failing query raises :class:`~todo_data.errors.QueryError` with the database's message;
+    bad arguments raise :class:`~todo_data.errors.InvalidArgumentError` before any query.
+
+    >>> await sql(engine, "SELECT user_id, count(*) AS n FROM tasks WHERE title ILIKE :p GROUP BY 1",
+    ...           {"p": "%invoice%"})  # doctest: +SKIP
+    """
+    stmt = _sqlrun.statement(query, params)
+    chosen = check_output(output)
+    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+        if conn.dialect.name == "postgresql":
+            result = await _sqlrun.pg_table(conn, stmt)
+        else:
+            result = await _sqlrun.sqlite_table(conn, stmt)
+    return from_arrow(result, chosen)
+
+
+async def iter_sql(
+    source: Source,
+    query: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    chunk_size: int = 100_000,
+) -> AsyncIterator[pd.DataFrame]:
+    """:func:`sql` in DataFrames of at most ``chunk_size`` rows, in bounded memory.
+
+    On PostgreSQL the binary ``COPY`` is paused while a chunk is being used (the server
+    waits), so memory holds about two chunks whatever the size of the result. Break out
+    early with :func:`contextlib.aclosing` to stop the query at once: with an engine the
+    connection is released; a connection or session you passed is closed and replaced,
+    as after a lost connection (roll it back before using it again).
+
+    >>> async for chunk in iter_sql(engine, "SELECT * FROM tasks", chunk_size=50_000):  # doctest: +SKIP
+    ...     chunk.to_parquet(...)
+    """
+    _check_chunk_size(chunk_size)
+    stmt = _sqlrun.statement(query, params)
+    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+        if conn.dialect.name == "postgresql":
+            batches = _sqlrun.pg_batches(conn, stmt, chunk_size)
+        else:
+            batches = _sqlrun.sqlite_batches(conn, stmt, chunk_size)
+        async with aclosing(batches):
+            async for batch in batches:
+                yield pandas_from_arrow(batch)
+
+
+def _check_chunk_size(chunk_size: object) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")

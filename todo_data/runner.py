@@ -18,9 +18,12 @@ cannot ``await`` (a sync helper, a library callback, a script).
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TypeVar
 
 import nest_asyncio2
 
@@ -48,7 +51,46 @@ def run(awaitable: Awaitable[T]) -> T:
     else:
         # Re-entrant from now on; patching is idempotent and costs nothing the second time.
         nest_asyncio2.apply(loop)
-    return loop.run_until_complete(_awaited(awaitable))
+    task = loop.create_task(_awaited(awaitable))
+    with _sigint_cancels(task) as signals:
+        try:
+            return loop.run_until_complete(task)
+        except asyncio.CancelledError as exc:
+            if signals:
+                raise KeyboardInterrupt(*exc.args) from None
+            raise
+
+
+@contextmanager
+def _sigint_cancels(task: asyncio.Task[Any]) -> Iterator[list[int]]:
+    """Ctrl-C (or a kernel's Stop, in a cell without ``await``) cancels ``task``; yields the signals seen.
+
+    Python's default handler raises ``KeyboardInterrupt`` wherever the main thread is,
+    which leaves the loop with the query still running on the server and its connection
+    in use. Like :func:`asyncio.run`, cancel the task instead: its query is cancelled on
+    the server (see :mod:`todo_data._interrupt`), its connection cleaned up, and ``run``
+    then raises ``KeyboardInterrupt``. A second signal interrupts at once, as usual.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield seen
+        return
+    loop = task.get_loop()
+
+    def cancel(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        if len(seen) > 1 or task.done():
+            signal.default_int_handler(signum, frame)
+        loop.call_soon_threadsafe(task.cancel)
+
+    signal.signal(signal.SIGINT, cancel)
+    try:
+        yield seen
+    finally:
+        if signal.getsignal(signal.SIGINT) is cancel:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:

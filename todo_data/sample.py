@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from sqlalchemy import Table, insert
 
-from todo_data._frames import TASK_COLUMNS
+from todo_data._task_sql import TASK_COLUMNS
 from todo_data.database import Source, begin, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow

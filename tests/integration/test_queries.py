@@ -6,6 +6,7 @@ the same rows into both and compare the frames exactly.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
@@ -295,14 +296,37 @@ async def test_chunks_share_categories_and_concatenate_to_tasks_frame(engine: As
     assert [chunk async for chunk in queries.iter_tasks_frames(engine, user_id="nobody")] == []
 
 
-async def test_iter_tasks_frames_uses_a_server_side_cursor(pg_engine: AsyncEngine) -> None:
-    await insert_rows(pg_engine, task_rows())
-    with statements(pg_engine) as seen:
-        async with aclosing(queries.iter_tasks_frames(pg_engine, chunk_size=2)) as chunks:
-            first = await anext(chunks)
-    assert len(first) == 2
-    streamed = [sql for sql, _, server_side in seen if server_side]
-    assert len(streamed) == 1 and "ORDER BY" in streamed[0] and "COPY" not in streamed[0]
+async def test_iter_tasks_frames_streams_while_the_server_waits_and_stops_early(pg_engine: AsyncEngine) -> None:
+    # 30 MB of rows: more than the socket buffers hold, so the server must wait for us.
+    async with pg_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (id, user_id, title, description, status, created_at, updated_at)"
+                " SELECT gen_random_uuid(), 'u', 't', repeat('x', 1000), 'pending', now(), now()"
+                " FROM generate_series(1, 30000)"
+            )
+        )
+    copying = text(
+        "SELECT wait_event FROM pg_stat_activity"
+        " WHERE query LIKE 'COPY%' AND state = 'active' AND backend_type = 'client backend'"
+    )
+
+    async def copy_waits_on(wanted: set[str | None]) -> set[str | None]:
+        for _ in range(200):
+            async with pg_engine.connect() as conn:
+                found = {row[0] for row in await conn.execute(copying)}
+            if found == wanted:
+                break
+            await asyncio.sleep(0.05)
+        return found
+
+    async with aclosing(queries.iter_tasks_frames(pg_engine, chunk_size=100)) as chunks:
+        first = await anext(chunks)
+        assert len(first) == 100
+        # The one COPY is still running, blocked on sending: memory holds a chunk, not the table.
+        assert await copy_waits_on({"ClientWrite"}) == {"ClientWrite"}
+    assert await copy_waits_on(set()) == set()  # stopped at once
+    assert (await queries.status_counts(pg_engine))["count"].sum() == 30000
 
 
 # -- distributions --------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.unit.test_interrupt import ENDLESS, Watchdog, sigint_soon
 from todo_data import create_engine, run
+from todo_data._interrupt import INTERRUPTED_MESSAGE
+from todo_data.database import connect
 
 
 async def where_am_i() -> tuple[asyncio.AbstractEventLoop, int]:
@@ -75,3 +80,33 @@ def test_exceptions_propagate_unchanged() -> None:
 
     with pytest.raises(LookupError, match="nope"):
         run(fails())
+
+
+def test_ctrl_c_cancels_the_running_query_and_raises_keyboard_interrupt(sqlite_engine: AsyncEngine) -> None:
+    drivers: list[sqlite3.Connection] = []
+
+    async def endless() -> None:
+        async with connect(sqlite_engine) as conn:
+            drivers.append((await conn.get_raw_connection()).driver_connection._conn)  # type: ignore[union-attr]
+            await conn.execute(text(ENDLESS))
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    watchdog = Watchdog(60, lambda: drivers[0].interrupt())
+    try:
+        sigint_soon()
+        with pytest.raises(KeyboardInterrupt) as raised:
+            run(endless())
+    finally:
+        watchdog.stop()
+    assert not watchdog.fired  # the statement was stopped by Ctrl-C, not by the watchdog
+    assert raised.value.args == (INTERRUPTED_MESSAGE,)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert run(select_one(sqlite_engine)) == 1
+
+
+def test_a_cancellation_without_ctrl_c_stays_a_cancellation() -> None:
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        run(cancelled())

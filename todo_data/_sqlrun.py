@@ -1,0 +1,422 @@
+"""Running one read query into Arrow: ``:name`` parameters, the transaction, the fetch.
+
+- Parameters are SQLAlchemy's ``:name`` (``\\:`` escapes a colon), checked against the
+  mapping given, and always bound, never formatted into SQL.
+- With an engine the query runs in a READ ONLY transaction (``BEGIN READ ONLY`` on
+  PostgreSQL, ``PRAGMA query_only`` on SQLite); a connection or session is used as it is.
+- PostgreSQL: the statement is described first (result and parameter types, one round
+  trip, a uniquely named statement deallocated at once, so PgBouncer's transaction mode
+  is safe), then streamed through a binary ``COPY`` decoded by :mod:`todo_data._pgcopy`.
+  ``COPY`` takes no bound parameters (asyncpg's ``copy_from_query(query, *args)`` would
+  quote the values into the SQL text), so each value is bound to ``set_config(..., true)``
+  for this transaction and the query reads it back with ``current_setting`` as the type
+  PostgreSQL inferred for it, in a scalar subquery: an InitPlan, evaluated once.
+  Statements that ``COPY`` cannot wrap (``EXPLAIN``, ``SHOW``, DML with ``RETURNING`` on a
+  connection) are fetched as rows.
+- SQLite: rows through SQLAlchemy, typed from the values (SQLite has no column types).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import pyarrow as pa
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import BIND_PARAMS, BIND_PARAMS_ESC
+
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
+from todo_data.database import Source, connect, describe, engine_of
+from todo_data.errors import InvalidArgumentError, QueryError, driver_message
+from todo_data.urls import scrub
+
+# PostgreSQL type OIDs read natively from the binary format.
+PG_KINDS: Final = {
+    16: Kind.BOOL,
+    20: Kind.INT8,
+    21: Kind.INT2,
+    23: Kind.INT4,
+    25: Kind.TEXT,
+    700: Kind.FLOAT4,
+    701: Kind.FLOAT8,
+    1042: Kind.TEXT,  # char(n)
+    1043: Kind.TEXT,  # varchar
+    1082: Kind.DATE,
+    1114: Kind.TIMESTAMP,
+    1184: Kind.TIMESTAMPTZ,
+    1186: Kind.INTERVAL,
+    2950: Kind.UUID,
+}
+# numeric becomes float64 in the server (correctly rounded, NaN and ±Infinity kept); every
+# other type (json, jsonb, name, enums, arrays, inet, ...) arrives as its PostgreSQL text.
+_NUMERIC_OID: Final = 1700
+_READ_ONLY_SQLSTATE: Final = "25006"
+_READ_ONLY_HINT: Final = (
+    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, pass a"
+    " connection or session and commit it yourself)"
+)
+# SELECT, WITH, VALUES and TABLE can be wrapped in a subquery; comments may come first.
+_WRAPPABLE: Final = re.compile(
+    r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*\(*\s*(?:select|with|values|table)\b", re.I | re.S
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with ``:name`` parameters, and the value of each (in order of first use)."""
+
+    query: str
+    values: dict[str, Any]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+    def render(self, placeholder: Callable[[str], str]) -> str:
+        """The SQL with each ``:name`` replaced by ``placeholder(name)`` (``\\:`` unescaped)."""
+        replaced = BIND_PARAMS.sub(lambda match: placeholder(match.group(1)), self.query)
+        return BIND_PARAMS_ESC.sub(lambda match: match.group(1), replaced)
+
+    def numbered(self) -> str:
+        """The SQL with ``$1``, ``$2``… (asyncpg's placeholders), one number per name."""
+        number = {name: index for index, name in enumerate(self.names, start=1)}
+        return self.render(lambda name: f"${number[name]}")
+
+
+def statement(query: object, params: object) -> Statement:
+    """A checked :class:`Statement`, or :class:`InvalidArgumentError` before any query runs."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidArgumentError(f"query must be SQL text, not {query!r}")
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError(
+            f"params must be a mapping of parameter names to values, like {{'user': 'u1'}} for :user, not {params!r}"
+        )
+    names = tuple(dict.fromkeys(match.group(1) for match in BIND_PARAMS.finditer(query)))
+    missing = [f":{name}" for name in names if name not in params]
+    if missing:
+        raise InvalidArgumentError(
+            f"no value for {', '.join(missing)}: add it to params, or write \\: for a colon that is not a parameter"
+        )
+    unused = [repr(key) for key in params if key not in names]
+    if unused:
+        raise InvalidArgumentError(
+            f"params has {', '.join(unused)}, which the query does not use (parameters are written :name)"
+        )
+    return Statement(query, {name: params[name] for name in names})
+
+
+# -- the transaction -------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
+    """A connection for one query: READ ONLY when ``source`` is an engine, else the caller's own."""
+    async with connect(source) as conn:
+        if not isinstance(source, AsyncEngine):
+            yield conn
+            return
+        if conn.dialect.name == "postgresql":
+            # Applied when the transaction begins; SQLAlchemy resets it when the
+            # connection returns to the pool.
+            await conn.execution_options(postgresql_readonly=True)
+            yield conn
+            return
+        was_query_only = (await conn.exec_driver_sql("PRAGMA query_only")).scalar()
+        await conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            yield conn
+        finally:
+            if not was_query_only:
+                await conn.exec_driver_sql("PRAGMA query_only = OFF")
+
+
+@asynccontextmanager
+async def query_errors(source: Source) -> AsyncIterator[None]:
+    """Database errors, from SQLAlchemy or from asyncpg used directly, as :class:`QueryError`."""
+    import asyncpg
+
+    try:
+        yield
+    except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, CopyFormatError) as exc:
+        raise _query_error(source, exc) from exc
+    except StatementError as exc:  # SQLAlchemy could not even send it
+        raise _query_error(source, exc) from exc
+
+
+def _query_error(source: Source, exc: BaseException) -> QueryError:
+    cause = getattr(exc, "orig", None) or exc
+    cause = getattr(cause, "__cause__", None) or cause  # SQLAlchemy's asyncpg adapter wraps once more
+    sqlstate = getattr(cause, "sqlstate", None)
+    message = driver_message(cause)
+    for label in ("detail", "hint"):
+        extra = getattr(cause, label, None)
+        if isinstance(extra, str) and extra:
+            message += f" ({label}: {extra.strip()})"
+    if sqlstate == _READ_ONLY_SQLSTATE or "readonly database" in message:
+        message += _READ_ONLY_HINT
+    message = scrub(message, engine_of(source).url.password)
+    return QueryError(f"The query failed on {describe(source)}: {message}", sqlstate=sqlstate)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PgColumn:
+    name: str
+    kind: Kind
+    cast: str | None  # a server-side cast to a type the decoder reads
+
+
+@dataclass(frozen=True)
+class PgQuery:
+    """A described statement, ready to run: its columns, and its SQL with the bound placeholders."""
+
+    columns: tuple[PgColumn, ...]
+    sql: str
+    wrappable: bool
+    values: tuple[Any, ...]
+
+    @property
+    def kinds(self) -> list[Kind]:
+        return [column.kind for column in self.columns]
+
+    def copy_select(self) -> str:
+        """The query wrapped for :class:`~todo_data._pgcopy.CopyDecoder`: each row opens with the
+        constant :data:`~todo_data._pgcopy.ROW_MARK`, then the columns, cast where needed."""
+        aliases = [f"c{index}" for index in range(len(self.columns))]
+        values = [
+            f"{alias}::{column.cast}" if column.cast else alias
+            for alias, column in zip(aliases, self.columns, strict=True)
+        ]
+        return f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM ({self.sql}) AS _q({', '.join(aliases)})"
+
+
+@asynccontextmanager
+async def pg_driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """asyncpg's connection, inside the transaction.
+
+    The first statement goes through SQLAlchemy, so its transaction (READ ONLY for an
+    engine) has begun before asyncpg is used directly. An autocommit connection gets a
+    transaction of its own: the settings holding the parameters live as long as it.
+    """
+    await conn.execute(text("SELECT 1"))
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    async with AsyncExitStack() as stack:
+        if not driver.is_in_transaction():
+            await stack.enter_async_context(driver.transaction())
+        yield driver
+
+
+async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
+    """Describe ``stmt`` (a uniquely named statement, deallocated at once) and bind its values."""
+    numbered = stmt.numbered()
+    name = f"__todo_data_{uuid.uuid4().hex}__"
+    prepared = await driver.prepare(numbered, name=name)
+    parameters = prepared.get_parameters()
+    attributes = prepared.get_attributes()
+    del prepared
+    await driver.execute(f'DEALLOCATE "{name}"')
+    columns = tuple(_pg_column(attribute.name, attribute.type.oid) for attribute in attributes)
+    if not columns or _WRAPPABLE.match(stmt.query) is None:
+        return PgQuery(columns, numbered, False, tuple(stmt.values.values()))
+    placeholders = await _bind(driver, stmt, [_type_sql(parameter) for parameter in parameters])
+    return PgQuery(columns, stmt.render(lambda parameter: placeholders[parameter]), True, ())
+
+
+def _pg_column(name: str, oid: int) -> PgColumn:
+    kind = PG_KINDS.get(oid)
+    if kind is not None:
+        return PgColumn(name, kind, None)
+    if oid == _NUMERIC_OID:
+        return PgColumn(name, Kind.FLOAT8, "float8")
+    return PgColumn(name, Kind.TEXT, "text")
+
+
+def _type_sql(parameter: Any) -> str:
+    """A parameter's type as SQL: ``"pg_catalog"."int8"`` (arrays by their ``_int8`` name)."""
+    name = str(parameter.name)
+    if name.endswith("[]"):
+        name = f"_{name[:-2]}"
+    return f"{_quote(str(parameter.schema))}.{_quote(name)}"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str, str]:
+    """Bind each value to a transaction-local setting; the SQL that reads each back, by name."""
+    import asyncpg
+
+    placeholders: dict[str, str] = {}
+    calls: list[str] = []
+    values: list[Any] = []
+    for index, (name, type_sql) in enumerate(zip(stmt.names, types, strict=True)):
+        value = stmt.values[name]
+        if value is None:
+            placeholders[name] = f"NULL::{type_sql}"
+            continue
+        setting = f"todo_data.p{index}"
+        values.append(value)
+        # Text is handed over as it is and parsed by PostgreSQL as the parameter's type;
+        # anything else is encoded by asyncpg as that type, then turned into its text.
+        as_text = "text" if isinstance(value, str) else f"{type_sql}::text"
+        calls.append(f"set_config('{setting}', ${len(values)}::{as_text}, true)")
+        # A scalar subquery is an InitPlan, evaluated once; the outer CAST keeps it an
+        # expression where a bare subquery would change the meaning (``= ANY(:ids)``).
+        placeholders[name] = f"CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql})"
+    if calls:
+        try:
+            await driver.fetch(f"SELECT {', '.join(calls)}", *values)
+        except asyncpg.DataError as exc:
+            raise InvalidArgumentError(_value_error(stmt, str(exc))) from None
+    return placeholders
+
+
+def _value_error(stmt: Statement, message: str) -> str:
+    """asyncpg's message about ``$N`` of the set_config call, told about ``:name``."""
+    given = [name for name in stmt.names if stmt.values[name] is not None]
+    found = re.search(r"query argument \$(\d+)", message)
+    if found and int(found.group(1)) <= len(given):
+        name = given[int(found.group(1)) - 1]
+        message = message.replace(found.group(0), f"parameter :{name}")
+    return message.splitlines()[0]
+
+
+async def pg_rows(driver: Any, query: PgQuery) -> list[pa.Array]:
+    """A statement COPY cannot wrap, fetched as rows and typed like the COPY path."""
+    records = await driver.fetch(query.sql, *query.values)
+    return [_python_array([record[index] for record in records], column) for index, column in enumerate(query.columns)]
+
+
+def _python_array(values: list[Any], column: PgColumn) -> pa.Array:
+    if column.kind is Kind.TEXT or column.kind is Kind.UUID:
+        values = [None if value is None else value if isinstance(value, str) else str(value) for value in values]
+    elif column.kind is Kind.FLOAT8:
+        values = [float(value) if isinstance(value, Decimal) else value for value in values]
+    return pa.array(values, type=ARROW_TYPE[column.kind])
+
+
+def table(columns: Sequence[PgColumn] | Sequence[str], arrays: Sequence[pa.Array]) -> pa.Table:
+    names = [column if isinstance(column, str) else column.name for column in columns]
+    return pa.Table.from_arrays(list(arrays), names=names) if names else pa.table({})
+
+
+async def pg_table(conn: AsyncConnection, stmt: Statement, *, order_by: Sequence[str] = ()) -> pa.Table:
+    """The whole result as one table.
+
+    ``order_by`` names result columns of fixed-width types (a statement ``COPY`` can wrap):
+    the rows are then sorted here, as PostgreSQL's ``ORDER BY`` those columns would sort
+    them (see :class:`~todo_data._pgcopy.CopyDecoder`), which spares the server the sort.
+    """
+    async with pg_driver(conn) as driver:
+        query = await pg_prepare(driver, stmt)
+        if not query.wrappable:
+            assert not order_by, "only a statement COPY wraps can be ordered on the client"
+            return table(query.columns, await pg_rows(driver, query))
+        names = [column.name for column in query.columns]
+        decoder = CopyDecoder(query.kinds, order_by=[names.index(name) for name in order_by])
+        await driver.copy_from_query(query.copy_select(), output=decoder.receive, format="binary")
+        decoder.finish()
+    return table(query.columns, decoder.columns())
+
+
+async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
+    """The result in tables of at most ``chunk_size`` rows, the COPY paused while one is used.
+
+    The receive callback waits for the consumer (a queue of one table), and asyncpg stops
+    reading while it waits, so the server is held back by TCP: memory stays bounded.
+    """
+    async with pg_driver(conn) as driver:
+        query = await pg_prepare(driver, stmt)
+        if not query.wrappable:
+            whole = table(query.columns, await pg_rows(driver, query))
+            for offset in range(0, whole.num_rows, chunk_size):
+                yield whole.slice(offset, chunk_size)
+            return
+        decoder = CopyDecoder(query.kinds, batch_rows=chunk_size)
+        queue: asyncio.Queue[pa.Table] = asyncio.Queue(maxsize=1)
+
+        async def hand_over(batches: list[list[pa.Array]]) -> None:
+            for arrays in batches:
+                await queue.put(table(query.columns, arrays))
+
+        async def receive(chunk: bytes) -> None:
+            decoder.feed(chunk)
+            await hand_over(decoder.take())
+
+        async def produce() -> None:
+            await driver.copy_from_query(query.copy_select(), output=receive, format="binary")
+            decoder.finish()
+            await hand_over(decoder.take())
+
+        producer = asyncio.create_task(produce())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                producer.result()  # the COPY's error, if it failed
+                while not queue.empty():
+                    yield queue.get_nowait()
+                return
+        finally:
+            if not producer.done():
+                # Stopped early. asyncpg cannot abandon a COPY half read and use the
+                # connection again, so it is closed at once (the server then stops too) and
+                # SQLAlchemy replaces it, as after a lost connection.
+                await conn.invalidate()
+                producer.cancel()
+                await asyncio.wait({producer})
+                if not producer.cancelled():
+                    producer.exception()  # retrieved: the closed connection's error, expected
+
+
+# -- SQLite ------------------------------------------------------------------------------------------
+
+
+async def sqlite_table(conn: AsyncConnection, stmt: Statement) -> pa.Table:
+    result = await conn.execute(text(stmt.query), stmt.values)
+    if not result.returns_rows:
+        return pa.table({})
+    names = list(result.keys())
+    return _rows_table(names, result.all())
+
+
+async def sqlite_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
+    result = await conn.stream(text(stmt.query).execution_options(yield_per=chunk_size), stmt.values)
+    names = list(result.keys())
+    async for rows in result.partitions(chunk_size):
+        yield _rows_table(names, rows)
+
+
+def _rows_table(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return table(names, [_sqlite_array(list(values)) for values in columns])
+
+
+def _sqlite_array(values: list[Any]) -> pa.Array:
+    """A column of SQLite values (int, float, str, bytes or None) typed from what it holds."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds <= {int, bool} and kinds:
+        return pa.array(values, type=pa.int64())
+    if kinds <= {int, float, bool} and kinds:
+        return pa.array([None if value is None else float(value) for value in values], type=pa.float64())
+    if kinds == {bytes}:
+        return pa.array(values, type=pa.large_binary())
+    return pa.array([None if value is None else str(value) for value in values], type=pa.large_string())
