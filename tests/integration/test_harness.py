@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import REPO_ROOT, PostgresServer, ReplicaServer, neon_pooled_url
+from tests.conftest import REPO_ROOT, PostgresServer, neon_pooled_url
 from todo_data import create_engine
 
 NEON = "postgresql://u:pw@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=require"
@@ -125,39 +125,3 @@ def test_as_ci_a_missing_pooled_endpoint_is_a_failure_not_a_skip(
     assert "set TEST_DATABASE_POOLED_URL" in locally.stdout  # the reason is shown
     for run in (in_ci, locally):
         assert make_url(postgres_server.url).password not in run.stdout + run.stderr
-
-
-READ_REPLICA = "tests/integration/test_read_replica.py"
-
-
-def test_as_ci_with_test_database_read_url_the_replica_tests_run(
-    postgres_server: PostgresServer,
-    pooled_url: str,
-    replica_server: ReplicaServer,
-    replica_pooled_url: str,
-    tmp_path: Path,
-) -> None:
-    run = pytest_as_ci_would_run_it(
-        tmp_path,
-        READ_REPLICA,
-        options=("-rA",),
-        TEST_DATABASE_URL=postgres_server.url,
-        TEST_DATABASE_POOLED_URL=pooled_url,
-        TEST_DATABASE_READ_URL=replica_server.url,
-        TEST_DATABASE_READ_POOLED_URL=replica_pooled_url,
-        CI="true",
-    )
-    summary = run.stdout.strip().splitlines()[-1]
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert re.fullmatch(r"\d+ passed in .*", summary), summary  # direct and pooled, no skip
-    assert re.search(r"^PASSED .*\[replica-pgbouncer\]", run.stdout, re.M)
-
-
-def test_as_ci_a_missing_read_replica_is_a_failure_not_a_skip(postgres_server: PostgresServer, tmp_path: Path) -> None:
-    test = f"{READ_REPLICA}::test_frames_and_distributions_on_the_replica_equal_the_primarys[replica]"
-    in_ci = pytest_as_ci_would_run_it(tmp_path, test, TEST_DATABASE_URL=postgres_server.url, CI="true")
-    assert in_ci.returncode == 1 and "1 error" in in_ci.stdout.splitlines()[-1], in_ci.stdout
-    assert "CI needs a read replica" in in_ci.stdout and "set TEST_DATABASE_READ_URL" in in_ci.stdout
-    locally = pytest_as_ci_would_run_it(tmp_path, test, TEST_DATABASE_URL=postgres_server.url, CI="")
-    assert locally.returncode == 0 and "1 skipped" in locally.stdout.splitlines()[-1], locally.stdout
-    assert "set TEST_DATABASE_READ_URL" in locally.stdout

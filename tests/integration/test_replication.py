@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
+from tests.integration.test_harness import pytest_as_ci_would_run_it
 from todo_data import Task, checks, create_engine, migrations, sample, session_scope
 from todo_data.database import describe
 from todo_data.errors import ReadReplicaError
@@ -180,3 +183,41 @@ async def test_writes_on_a_replica_are_refused_saying_it_is_a_read_replica(
     assert message.startswith(f"{describe(replica_engine)} is a read replica") and what in message
     assert "DATABASE_URL" in message and "\n" not in message
     assert await migrations.current(replica_engine) == migrations.head()  # nothing was touched
+
+
+# -- the test modes: a replica from TEST_DATABASE_READ_URL, as CI would give one ---------------
+
+READ_REPLICA = "tests/integration/test_read_replica.py"
+
+
+def test_in_ci_with_test_database_read_url_the_replica_tests_run(
+    postgres_server: PostgresServer,
+    pooled_url: str,
+    replica_server: ReplicaServer,
+    replica_pooled_url: str,
+    tmp_path: Path,
+) -> None:
+    run = pytest_as_ci_would_run_it(
+        tmp_path,
+        READ_REPLICA,
+        options=("-rA",),
+        TEST_DATABASE_URL=postgres_server.url,
+        TEST_DATABASE_POOLED_URL=pooled_url,
+        TEST_DATABASE_READ_URL=replica_server.url,
+        TEST_DATABASE_READ_POOLED_URL=replica_pooled_url,
+        CI="true",
+    )
+    summary = run.stdout.strip().splitlines()[-1]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.fullmatch(r"\d+ passed in .*", summary), summary  # direct and pooled, no skip
+    assert re.search(r"^PASSED .*\[replica-pgbouncer\]", run.stdout, re.M)
+
+
+def test_in_ci_a_missing_read_replica_is_a_failure_not_a_skip(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    test = f"{READ_REPLICA}::test_frames_and_distributions_on_the_replica_equal_the_primarys[replica]"
+    in_ci = pytest_as_ci_would_run_it(tmp_path, test, TEST_DATABASE_URL=postgres_server.url, CI="true")
+    assert in_ci.returncode == 1 and "1 error" in in_ci.stdout.splitlines()[-1], in_ci.stdout
+    assert "CI needs a read replica" in in_ci.stdout and "set TEST_DATABASE_READ_URL" in in_ci.stdout
+    locally = pytest_as_ci_would_run_it(tmp_path, test, TEST_DATABASE_URL=postgres_server.url, CI="")
+    assert locally.returncode == 0 and "1 skipped" in locally.stdout.splitlines()[-1], locally.stdout
+    assert "set TEST_DATABASE_READ_URL" in locally.stdout
