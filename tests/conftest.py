@@ -17,6 +17,7 @@ environment nor their ``.env`` can change an outcome.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -38,7 +39,14 @@ from todo_data import migrations, run
 from todo_data.database import connect, create_engine
 from todo_data.errors import DatabaseConnectionError, SettingsError, driver_message
 from todo_data.settings import DEFAULT_DATABASE_URL, get_settings, load_settings
-from todo_data.testing import ClusterUnavailable, PostgresCluster, start_cluster, start_pgbouncer
+from todo_data.testing import (
+    ClusterUnavailable,
+    PostgresCluster,
+    Standby,
+    start_cluster,
+    start_pgbouncer,
+    start_standby,
+)
 from todo_data.urls import is_neon_pooler_host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +65,12 @@ def _unavailable(what: str, reason: object) -> NoReturn:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """``TEST_DATABASE_URL`` and ``TEST_DATABASE_POOLED_URL`` (environment or ``.env``)."""
+    """``TEST_DATABASE_URL``, ``TEST_DATABASE_POOLED_URL`` and the replica's ``TEST_DATABASE_READ_*``."""
 
     url: str | None
     pooled_url: str | None
+    read_url: str | None = None
+    read_pooled_url: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -73,8 +83,15 @@ def server_settings() -> ServerSettings:
         database_pooled=None,
         database_direct_url=None,
         database_statement_timeout=None,
+        database_read_url=None,
+        database_read_pooled=None,
     )
-    return ServerSettings(url=settings.test_database_url, pooled_url=settings.test_database_pooled_url)
+    return ServerSettings(
+        url=settings.test_database_url,
+        pooled_url=settings.test_database_pooled_url,
+        read_url=settings.test_database_read_url,
+        read_pooled_url=settings.test_database_read_pooled_url,
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -281,3 +298,111 @@ def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+# ---------------------------------------------------------------------------- read replica
+# A read replica of the test database: TEST_DATABASE_READ_URL (and its pooled endpoint,
+# TEST_DATABASE_READ_POOLED_URL, derived for Neon hosts) with TEST_DATABASE_URL, else a
+# hot standby of the throwaway cluster (pg_basebackup -R, TLS + SCRAM) with PgBouncer in
+# front of it too. Without a replica the replica tests skip with the reason, except in CI,
+# where they fail.
+
+
+@dataclass
+class ReplicaServer:
+    """The read replica the replica tests use."""
+
+    url: str
+    standby: Standby | None = None
+
+    def superuser(self) -> Standby:
+        """The throwaway standby, for what needs its superuser (pausing replay)."""
+        if self.standby is None:
+            pytest.skip("pausing replay needs the throwaway standby's superuser, not TEST_DATABASE_READ_URL")
+        return self.standby
+
+
+@pytest.fixture(scope="session")
+def replica_server(postgres_server: PostgresServer) -> Iterator[ReplicaServer]:
+    if postgres_server.cluster is None:
+        url = server_settings().read_url
+        if not url:
+            _unavailable("a read replica", "set TEST_DATABASE_READ_URL to a read replica of TEST_DATABASE_URL")
+        yield ReplicaServer(url=url)
+        return
+    try:
+        standby = start_standby(postgres_server.cluster)
+    except ClusterUnavailable as exc:
+        _unavailable("a PostgreSQL standby", exc)
+    try:
+        yield ReplicaServer(url=standby.url(), standby=standby)
+    finally:
+        standby.stop()
+
+
+@pytest.fixture(scope="session")
+def replica_pooled_url(replica_server: ReplicaServer) -> Iterator[str]:
+    """The replica's pooled endpoint (PgBouncer, transaction mode)."""
+    if replica_server.standby is None:
+        url = server_settings().read_pooled_url or neon_pooled_url(replica_server.url)
+        if not url:
+            _unavailable(
+                "a pooled read replica",
+                "set TEST_DATABASE_READ_POOLED_URL to the pooled endpoint of TEST_DATABASE_READ_URL "
+                "(derived only for Neon hosts)",
+            )
+        yield url
+        return
+    try:
+        bouncer = start_pgbouncer(replica_server.standby.server)
+    except ClusterUnavailable as exc:
+        _unavailable("PgBouncer", exc)
+    try:
+        yield bouncer.url()
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+async def direct_replica_engine(replica_server: ReplicaServer, pg_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """An engine on the replica, which has replayed ``pg_engine``'s emptied tasks table."""
+    engine = create_engine(replica_server.url)
+    await wait_for_replay(pg_engine, engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pooled_replica_engine(replica_pooled_url: str, pg_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """An engine through the replica's pooled endpoint (pooled mode on), caught up."""
+    engine = create_engine(replica_pooled_url, pooled=True)
+    await wait_for_replay(pg_engine, engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["replica", "replica-pgbouncer"])
+def replica_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The same test on the replica directly and through its pooled endpoint."""
+    fixture = {"replica": "direct_replica_engine", "replica-pgbouncer": "pooled_replica_engine"}[request.param]
+    result: AsyncEngine = request.getfixturevalue(fixture)
+    return result
+
+
+async def wait_for_replay(primary: AsyncEngine, replica: AsyncEngine, *, timeout: float = 30.0) -> None:
+    """Wait until ``replica`` has replayed everything ``primary`` has written so far.
+
+    The primary's WAL insert position, not ``pg_current_wal_lsn()``: with asynchronous
+    commit a finished transaction's commit record may not be written out yet.
+    """
+    async with primary.connect() as conn:
+        target = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
+    deadline = asyncio.get_running_loop().time() + timeout
+    query = text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn), false)")
+    while True:
+        async with replica.connect() as conn:
+            if (await conn.execute(query, {"target": target})).scalar_one():
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"the replica did not replay the primary's writes (up to {target}) within {timeout} s")
+        await asyncio.sleep(0.05)

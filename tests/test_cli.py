@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
 from tests.integration.scratch import scratch_url
-from todo_data import create_engine, migrations, queries, run
+from todo_data import create_engine, migrations, queries, run, sample
 from todo_data.testing import free_port
 
 
@@ -72,9 +72,9 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
     result = todo_data("--help", cwd=tmp_path)
-    for command in ("demo", "migrate", "seed", "report", "verify"):
+    for command in ("demo", "migrate", "seed", "report", "verify", "export"):
         assert command in result.stdout
-    for command in ("demo", "seed", "report", "verify", "migrate"):
+    for command in ("demo", "seed", "report", "verify", "migrate", "export"):
         assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
 
 
@@ -191,3 +191,55 @@ def test_a_broken_database_url_does_not_stop_an_explicit_one(tmp_path: Path) -> 
     result = todo_data("migrate", "up", "--database-url", url, cwd=tmp_path, env=broken)
     assert result.returncode == 0, result.stderr
     assert migrations.head() in result.stdout
+
+
+def test_export_writes_the_dataset_with_a_progress_bar_and_refuses_an_existing_path(
+    scratch_url: str, tmp_path: Path
+) -> None:
+    import pyarrow.dataset as ds
+
+    url = ["--database-url", scratch_url]
+    assert todo_data("seed", "--tasks", "2000", "--users", "5", *url, cwd=tmp_path).returncode == 0
+    completed = run_on(scratch_url, lambda engine: queries.tasks_frame(engine, status="completed"))
+
+    result = todo_data("export", "out/tasks", "--status", "completed", *url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Exported {len(completed):,} tasks to out/tasks." in result.stdout
+    assert "Exporting" in result.stdout  # the progress bar
+    dataset = ds.dataset(tmp_path / "out" / "tasks", format="parquet", partitioning="hive").to_table()
+    assert sorted(dataset.column("id").to_pylist()) == sorted(completed["id"])
+
+    again = todo_data("export", "out/tasks", *url, cwd=tmp_path)
+    assert_one_line_failure(again, "already exists", "--overwrite")
+    replaced = todo_data("export", "out/tasks", "--overwrite", "--partition-by", "none", *url, cwd=tmp_path)
+    assert replaced.returncode == 0 and "Exported 2,000 tasks" in replaced.stdout
+    assert {p.suffix for p in (tmp_path / "out" / "tasks").iterdir()} == {".parquet"}
+    wrong = todo_data("export", "elsewhere", "--partition-by", "year", *url, cwd=tmp_path)
+    assert_one_line_failure(wrong, "--partition-by")
+
+
+async def test_report_and_export_read_the_replica_and_writes_there_are_refused_in_one_line(
+    pg_engine: AsyncEngine, replica_server: ReplicaServer, tmp_path: Path
+) -> None:
+    await sample.seed(pg_engine, tasks=300, users=3, seed=2)
+    replica = create_engine(replica_server.url)
+    try:
+        await wait_for_replay(pg_engine, replica)
+    finally:
+        await replica.dispose()
+    # A primary nobody can reach: reading must not need it.
+    env = {"DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/gone", "DATABASE_READ_URL": replica_server.url}
+    report = todo_data("report", cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    assert re.search(r"Tasks per user \(top 3 of 3\)", report.stdout)
+    export = todo_data("export", "tasks", cwd=tmp_path, env=env)
+    assert export.returncode == 0 and "Exported 300 tasks to tasks." in export.stdout, export.stderr
+
+    password = make_url(replica_server.url).password or ""
+    on_replica = ["--database-url", replica_server.url]
+    for command in (["seed", "--tasks", "10"], ["migrate", "down", "base"], ["demo", "--tasks", "10"]):
+        refused = todo_data(*command, *on_replica, cwd=tmp_path)
+        assert_one_line_failure(refused, "is a read replica", "DATABASE_URL", secret=password)
+    verify = todo_data("verify", *on_replica, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "skipped on a read replica" in verify.stdout and "All checks passed." in verify.stdout

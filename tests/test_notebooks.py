@@ -12,8 +12,8 @@ from nbclient import NotebookClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
-from todo_data import demo, queries, sample
+from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
+from todo_data import create_engine, demo, queries, sample
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -198,3 +198,75 @@ def test_a_kernel_started_in_notebooks_reads_the_projects_dotenv(
     assert shown.startswith('PostgreSQL database "todo_test"') and f"DATABASE_URL from {project / '.env'}." in shown
     password = make_url(postgres_server.url).password or ""
     assert password and password not in all_output_text(opening)
+
+
+async def seed_and_replay(pg_engine: AsyncEngine, read_url: str, *, pooled: bool) -> str:
+    """Seed the primary, wait until the replica at ``read_url`` has it; the status counts to expect."""
+    await sample.seed(pg_engine, tasks=2_000, users=20, seed=1)
+    reader = create_engine(read_url, pooled=pooled)
+    try:
+        await wait_for_replay(pg_engine, reader)
+    finally:
+        await reader.dispose()
+    return repr(await queries.status_counts(pg_engine))
+
+
+@pytest.fixture(params=["replica", "replica-pooled"])
+async def seeded_replica(
+    request: pytest.FixtureRequest, pg_engine: AsyncEngine, replica_server: ReplicaServer
+) -> tuple[str, bool, str]:
+    """(DATABASE_READ_URL, whether it is pooled, the status counts the notebook must show), replayed."""
+    pooled = request.param == "replica-pooled"
+    url: str = request.getfixturevalue("replica_pooled_url") if pooled else replica_server.url
+    return url, pooled, await seed_and_replay(pg_engine, url, pooled=pooled)
+
+
+@pytest.mark.parametrize("path", [NOTEBOOKS[0]], ids=lambda p: p.stem)
+def test_the_distributions_notebook_reads_the_read_replica(
+    path: Path,
+    tmp_path: Path,
+    seeded_replica: tuple[str, bool, str],
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_url, pooled, expected_counts = seeded_replica
+    monkeypatch.setenv("DATABASE_URL", postgres_server.url)
+    monkeypatch.setenv("DATABASE_READ_URL", read_url)
+    if pooled:
+        monkeypatch.setenv("DATABASE_READ_POOLED", "true")
+    notebook = execute(path, tmp_path)
+    replica = make_url(read_url)
+    shown = first_code_cell_shows(notebook)
+    assert shown.startswith("Read replica.")
+    assert f'PostgreSQL database "{replica.database}" on {replica.host}:{replica.port}' in shown
+    assert "read-only" in shown and ("pooled endpoint" if pooled else "direct endpoint") in shown
+    assert "DATABASE_READ_URL from the environment" in shown
+    assert images(notebook) == 4
+    counts = [
+        out["data"]["text/plain"] for out in notebook.cells[3].outputs if out.get("output_type") == "execute_result"
+    ]
+    assert counts == [expected_counts]
+    password = replica.password or ""
+    assert password and password not in all_output_text(notebook)
+
+
+async def test_the_verification_notebook_checks_the_primary_and_shows_the_replicas_lag(
+    tmp_path: Path,
+    pg_engine: AsyncEngine,
+    replica_server: ReplicaServer,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await seed_and_replay(pg_engine, replica_server.url, pooled=False)
+    monkeypatch.setenv("DATABASE_URL", postgres_server.url)
+    monkeypatch.setenv("DATABASE_READ_URL", replica_server.url)
+    path = NOTEBOOKS[1]
+    notebook = execute(path, tmp_path)
+    primary = make_url(postgres_server.url)
+    shown = first_code_cell_shows(notebook)
+    assert shown.startswith(f'PostgreSQL database "{primary.database}" on {primary.host}:{primary.port}')
+    assert_checks_passed(path, notebook, postgresql=True)  # the probe ran on the primary
+    replication = result_of(notebook, "checks.replication(")["text/html"]
+    assert "this server" in replication and "caught up" in replication and "not replicated" not in replication
+    password = primary.password or ""
+    assert password and password not in all_output_text(notebook)

@@ -26,6 +26,7 @@ from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import InvalidArgumentError as InvalidArgumentError
 from todo_data.errors import MigrationError as MigrationError
 from todo_data.errors import QueryError as QueryError
+from todo_data.errors import ReadReplicaError as ReadReplicaError
 from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
 from todo_data.errors import SettingsError as SettingsError
 from todo_data.errors import TodoDataError as TodoDataError
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from todo_data import sample as sample
     from todo_data.database import Source as Source
     from todo_data.database import create_engine as create_engine
+    from todo_data.database import create_read_engine as create_read_engine
     from todo_data.database import get_async_session as get_async_session
     from todo_data.database import session_scope as session_scope
     from todo_data.models import Task as Task
@@ -52,6 +54,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Source": "todo_data.database",
     "create_engine": "todo_data.database",
+    "create_read_engine": "todo_data.database",
     "get_async_session": "todo_data.database",
     "session_scope": "todo_data.database",
     "Task": "todo_data.models",
@@ -71,6 +74,7 @@ __all__ = [
     "InvalidArgumentError",
     "MigrationError",
     "QueryError",
+    "ReadReplicaError",
     "SchemaNotReadyError",
     "SettingsError",
     "TodoDataError",

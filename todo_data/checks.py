@@ -35,8 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations, rules
 from todo_data.database import Source, connect, describe, require_tasks_table
-from todo_data.errors import InvalidArgumentError, SchemaNotReadyError, driver_message
+from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message
 from todo_data.models import Task
+from todo_data.replication import replication as replication
+from todo_data.replication import require_primary
 from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, strip_sql
 from todo_data.triggers import live_triggers
 
@@ -199,6 +201,7 @@ async def probe(source: Source) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     async with connect(source) as conn:
+        await require_primary(conn, source, to="be probed (the probe tries writes, then rolls them back)")
         await require_tasks_table(conn, source)
         for attempt in _probes():
             rejected, error = await _try(conn, attempt, source)
@@ -395,6 +398,11 @@ async def verify(source: Source, *, progress: Progress | None = None) -> Verific
     probed = pd.DataFrame(columns=list(PROBE_COLUMNS))
     try:
         probed = await probe(source)
+    except ReadReplicaError:
+        # A physical replica has the primary's very constraints (drift compared them),
+        # but it refuses every write: only the primary can show that they reject.
+        detail = "skipped on a read replica, which refuses every write: verify the primary (DATABASE_URL) to probe"
+        rows.append({"check": "probe", "ok": True, "detail": detail})
     except (SchemaNotReadyError, InvalidArgumentError) as exc:  # no table, or no right to write
         rows.append({"check": "probe", "ok": False, "detail": str(exc)})
     else:

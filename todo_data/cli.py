@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from rich.table import Table
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from todo_data.export import PartitionBy
+
 # Only Typer loads at import time. SQLAlchemy, pydantic-settings, pandas, Alembic and Rich
 # load inside the commands that use them, so `todo-data --help` and argument errors
 # answer fast (benchmarks/startup.py measures it; tests/test_cli.py keeps it so).
@@ -31,7 +33,8 @@ T = TypeVar("T")
 
 EPILOG = (
     "Every command reads DATABASE_URL (the environment, or the nearest .env from the working directory up) "
-    "unless --database-url is given. A Neon connection string works as pasted."
+    "unless --database-url is given; report and export read DATABASE_READ_URL (a read replica) when it is set. "
+    "A Neon connection string works as pasted."
 )
 app = typer.Typer(
     help="Inspect and verify the Todo application's database (Neon PostgreSQL or SQLite).",
@@ -84,11 +87,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) -> T:
-    """Run one library call on a fresh engine; turn every failure into one line."""
+def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False) -> T:
+    """Run one library call on a fresh engine; turn every failure into one line.
+
+    ``read=True``: a read-only engine that, without ``--database-url``, reads the read
+    replica (``DATABASE_READ_URL``) when one is configured.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from todo_data.database import create_engine, describe
+    from todo_data.database import create_engine, create_read_engine, describe
     from todo_data.errors import driver_message
     from todo_data.runner import run
     from todo_data.urls import scrub
@@ -97,7 +104,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None) 
 
     async def body() -> T:
         nonlocal engine
-        engine = create_engine(database_url)
+        engine = create_read_engine(database_url) if read else create_engine(database_url)
         try:
             return await make(engine)
         finally:
@@ -371,8 +378,11 @@ def report(
     database_url: DatabaseUrl = None,
     top: Annotated[int, typer.Option(min=1, help="How many users to list.")] = 20,
 ) -> None:
-    """Print tasks by status, then tasks per user. Example: todo-data report --top 10"""
-    status, per_user = _run(_report_frames, database_url)
+    """Print tasks by status, then tasks per user (from DATABASE_READ_URL, the read replica, when set).
+
+    Example: todo-data report --top 10
+    """
+    status, per_user = _run(_report_frames, database_url, read=True)
     _print_report(status, per_user, top=top)
 
 
@@ -393,6 +403,55 @@ def verify(database_url: DatabaseUrl = None) -> None:
     if not verdict.ok:
         raise _fail(f"{where}: verification failed: {', '.join(verdict.failures)}")
     console().print("All checks passed.")
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="The dataset directory to create (refused if it exists).")],
+    database_url: DatabaseUrl = None,
+    user_id: Annotated[str | None, typer.Option("--user-id", help="Only this user's tasks.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Only tasks with this status (repeat for several).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Created at or after (ISO 8601 date or datetime, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Created before (ISO 8601 date or datetime, UTC).")] = None,
+    partition_by: Annotated[
+        str, typer.Option("--partition-by", help='"month" (created_month=YYYY-MM/ directories) or "none".')
+    ] = "month",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace PATH once the new dataset is complete.")
+    ] = False,
+) -> None:
+    """Export the tasks to a Hive-partitioned Parquet dataset, with a progress bar.
+
+    Reads DATABASE_READ_URL (the read replica) when it is set. Streams in bounded memory
+    and writes atomically: a failed export leaves nothing at PATH. DuckDB, Polars, Spark
+    and pyarrow read PATH as one table.
+
+    Example: todo-data export exports/tasks --since 2025-01-01 --status completed
+    """
+    from todo_data import queries
+
+    choices: dict[str, PartitionBy] = {"month": "month", "none": None}
+    if partition_by not in choices:
+        raise _fail(f'--partition-by must be "month" or "none", not {partition_by!r}')
+
+    def body(engine: AsyncEngine) -> Awaitable[int]:
+        return queries.export_parquet(
+            engine,
+            path,
+            partition_by=choices[partition_by],
+            overwrite=overwrite,
+            progress=progress,
+            user_id=user_id,
+            status=status or None,
+            since=since,
+            until=until,
+        )
+
+    with _progress("Exporting") as progress:
+        rows = _run(body, database_url, read=True)
+    console().print(f"Exported {rows:,} tasks to {path}.", highlight=False)
 
 
 def main() -> None:

@@ -162,6 +162,12 @@ def create_engine(
             pooled = settings.database_pooled
         if statement_timeout is None:  # not given; 0 given means "no limit", whatever the setting
             timeout = settings.database_statement_timeout
+    elif (reading := _read_settings_for(url)) is not None:
+        # The configured read replica: DATABASE_READ_POOLED, and the same statement timeout.
+        if pooled is None:
+            pooled = reading.database_read_pooled
+        if statement_timeout is None:
+            timeout = reading.database_statement_timeout
     assert url is not None
     target = parse_database_url(url, pooled=pooled)
     connect_args = {**target.connect_args, **kwargs.pop("connect_args", {})}
@@ -280,6 +286,43 @@ def _settings_for(url: str | URL | None) -> Settings | None:
     except SettingsError:
         return None
     return settings if same else None
+
+
+def _read_settings_for(url: str | URL | None) -> Settings | None:
+    """The settings when ``url`` is the configured ``DATABASE_READ_URL``, else None."""
+    if url is None:
+        return None
+    try:
+        settings = get_settings()
+        if settings.database_read_url is None:
+            return None
+        same = parse_database_url(url).url == parse_database_url(settings.database_read_url).url
+    except SettingsError:
+        return None
+    return settings if same else None
+
+
+def create_read_engine(
+    url: str | URL | None = None,
+    *,
+    pooled: bool | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """A read-only engine for analysis: ``url``, else the read replica, else the primary.
+
+    Without ``url``: ``DATABASE_READ_URL`` when it is set (a read replica, so analysis
+    does not load the primary; ``DATABASE_READ_POOLED`` plays ``DATABASE_POOLED``'s part
+    for it), else ``DATABASE_URL``. Every transaction is read-only (see
+    :func:`create_engine`, which takes the other arguments). Writes belong on the
+    primary: :func:`create_engine` without a URL.
+
+    >>> tasks = await queries.tasks_frame(create_read_engine())  # doctest: +SKIP
+    """
+    if url is None:
+        settings = get_settings()
+        url = settings.database_read_url or settings.database_url
+    return create_engine(url, read_only=True, pooled=pooled, statement_timeout=statement_timeout, **kwargs)
 
 
 def direct_url(url: str | URL | None = None, *, pooled: bool | None = None) -> URL:

@@ -1,9 +1,10 @@
 """The database the notebooks and ``todo-data demo`` open.
 
-With ``DATABASE_URL`` set (a Neon connection string, say), that database, as it is.
-Without it, the embedded SQLite demo database: migrated and seeded with sample data
-the first time, so a notebook shows something on a fresh machine — and says plainly
-that it is the demo, and how to open a real database instead.
+With ``DATABASE_URL`` set (a Neon connection string, say), that database, as it is, or,
+for reading, its read replica ``DATABASE_READ_URL`` when that is set. Without it, the
+embedded SQLite demo database: migrated and seeded with sample data the first time, so
+a notebook shows something on a fresh machine — and says plainly that it is the demo,
+and how to open a real database instead.
 """
 
 from __future__ import annotations
@@ -49,13 +50,17 @@ async def prepare(
     return await sample.seed(engine, tasks=tasks, progress=progress)
 
 
-async def open_database(*, read_only: bool = True) -> AsyncEngine:
-    """An engine for notebooks: ``DATABASE_URL`` if set, else the demo database (prepared).
+async def open_database(*, read_only: bool = True, replica: bool = True) -> AsyncEngine:
+    """An engine for notebooks: the read replica or ``DATABASE_URL`` if set, else the demo database.
 
-    Read-only by default, so an analysis never writes by accident. The engine says what
-    it opened when a cell shows it: the demo database, with how to set ``DATABASE_URL``,
-    or the configured database (backend, host, database, user, read-only, pooled; never
-    the password) and where ``DATABASE_URL`` came from.
+    Read-only by default, so an analysis never writes by accident, and then on the read
+    replica when ``DATABASE_READ_URL`` is set, so it does not load the primary.
+    ``read_only=False`` (the constraint probe writes, then rolls back) or
+    ``replica=False`` (migrations, which must see the primary's schema as it is now)
+    open ``DATABASE_URL``. The engine says what it opened when a cell shows it: the demo
+    database, with how to set ``DATABASE_URL``, or the configured database (backend,
+    host, database, user, read-only, pooled; never the password), where its URL came
+    from and, for the replica, that it is one.
 
     >>> engine = await open_database()     # doctest: +SKIP
     >>> engine                             # doctest: +SKIP
@@ -63,9 +68,19 @@ async def open_database(*, read_only: bool = True) -> AsyncEngine:
     SQLite database /home/me/project/notebooks/todo_data.db
     ...
     """
-    from todo_data.database import add_note, create_engine
-    from todo_data.settings import find_dotenv, source_of
+    from todo_data.database import add_note, create_engine, create_read_engine
+    from todo_data.settings import find_dotenv, get_settings, source_of
 
+    if read_only and replica and get_settings().database_read_url is not None:
+        engine = create_read_engine()
+        add_note(
+            engine,
+            f"DATABASE_READ_URL from {source_of('DATABASE_READ_URL')}: a read replica, which shows the "
+            "primary's data as of a moment ago (checks.replication says how far behind it is); "
+            "writes go to DATABASE_URL.",
+            title="Read replica.",
+        )
+        return engine
     if uses_demo_database():
         writer = create_engine()
         try:

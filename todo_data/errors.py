@@ -34,6 +34,10 @@ class MigrationError(TodoDataError):
     """An Alembic migration failed or was asked for something impossible."""
 
 
+class ReadReplicaError(TodoDataError):
+    """A write was sent to a read replica (a hot standby), which refuses every write."""
+
+
 class InvalidArgumentError(TodoDataError, ValueError):
     """An argument given to a library function is not valid (checked before any query)."""
 

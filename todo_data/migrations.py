@@ -47,6 +47,7 @@ from todo_data import triggers
 from todo_data.database import Source, connect, create_engine, describe, direct_url, engine_of, target_of
 from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, driver_message
 from todo_data.models import metadata
+from todo_data.replication import require_primary
 from todo_data.settings import get_settings
 
 #: The columns of :func:`drift`'s frame.
@@ -395,6 +396,8 @@ async def _run_command(
     location: str | Path | None = None,
 ) -> None:
     milliseconds = lock_timeout_ms(lock_timeout)
+    async with connect(source) as conn:
+        await require_primary(conn, source, to="be migrated")
     async with _direct(source) as migrating:
         attempt = 0
         while True:

@@ -35,11 +35,13 @@ from todo_data._output import Output, check_output, convert, from_arrow, pandas_
 from todo_data._task_sql import TASK_ORDER, Params, TaskFilter
 from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
+from todo_data.export import export_parquet as export_parquet
 from todo_data.models import TaskStatus
 from todo_data.profiling import profile as profile
 
 __all__ = [
     "created_over_time",
+    "export_parquet",
     "iter_sql",
     "iter_tasks_frames",
     "open_task_ages",

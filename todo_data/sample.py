@@ -30,6 +30,7 @@ from todo_data._task_sql import TASK_COLUMNS
 from todo_data.database import Source, begin, raw_driver_errors, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
+from todo_data.replication import require_primary
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
 
 Progress = Callable[[int, int], None]
@@ -238,6 +239,7 @@ async def seed(
     now = utcnow()
     done = 0
     async with begin(source) as conn:
+        await require_primary(conn, source, to="be seeded")
         backend = await require_tasks_table(conn, source)
         batch_size = _BATCH[backend]
         if progress is not None:

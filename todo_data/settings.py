@@ -86,11 +86,23 @@ class Settings(BaseSettings):
     database_lock_timeout: float = 5.0
     """Seconds a migration waits for each lock before it retries (PostgreSQL); 0: no limit."""
 
+    database_read_url: str | None = None
+    """A read replica of ``database_url`` for analysis (notebooks, ``report``, ``export``); unset: ``database_url``."""
+
+    database_read_pooled: bool | None = None
+    """Like ``database_pooled``, for ``database_read_url``."""
+
     test_database_url: str | None = None
     """A PostgreSQL database the integration tests may wipe (e.g. a Neon branch)."""
 
     test_database_pooled_url: str | None = None
     """The pooled endpoint of ``test_database_url``, for the pooled-endpoint tests."""
+
+    test_database_read_url: str | None = None
+    """A read replica of ``test_database_url`` (e.g. a Neon read replica), for the replica tests."""
+
+    test_database_read_pooled_url: str | None = None
+    """The pooled endpoint of ``test_database_read_url``."""
 
     @classmethod
     def settings_customise_sources(
@@ -107,7 +119,15 @@ class Settings(BaseSettings):
             dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=find_dotenv())
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    @field_validator("database_url", "database_direct_url", "test_database_url", "test_database_pooled_url")
+    @field_validator(
+        "database_url",
+        "database_direct_url",
+        "database_read_url",
+        "test_database_url",
+        "test_database_pooled_url",
+        "test_database_read_url",
+        "test_database_read_pooled_url",
+    )
     @classmethod
     def _url_is_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and value.strip():

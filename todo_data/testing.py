@@ -5,12 +5,15 @@
 loopback port, with TLS on (a self-signed certificate), SCRAM-only password
 authentication over TCP and a non-superuser application role that owns its database,
 as a Neon project does. :func:`start_pgbouncer` puts PgBouncer in transaction mode with
-client TLS in front of it, like Neon's ``-pooler`` endpoint. Everything lives in one
-temporary directory, removed on stop.
+client TLS in front of it, like Neon's ``-pooler`` endpoint. :func:`start_standby` makes a
+hot standby of a cluster (``pg_basebackup -R`` over TLS and SCRAM, streaming through a
+replication slot): a read replica, reachable with the same role and password, which
+PgBouncer can front too. Each server lives in one temporary directory, removed on stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -26,6 +29,8 @@ from todo_data.errors import TodoDataError
 
 APP_USER = "todo_app"
 APP_DATABASE = "todo_test"
+#: The role standbys replicate as (REPLICATION, no superuser), like any streaming setup.
+REPLICATION_USER = "todo_replication"
 
 
 class ClusterUnavailable(TodoDataError):
@@ -69,6 +74,7 @@ class PostgresCluster:
     password: str
     host: str = "127.0.0.1"
     run_as: list[str] = field(default_factory=list)
+    replication_password: str = ""
 
     @property
     def data(self) -> Path:
@@ -192,7 +198,14 @@ def start_cluster() -> PostgresCluster:
         for path in root.iterdir():
             shutil.chown(path, "postgres")
     port = free_port()
-    cluster = PostgresCluster(root=root, bindir=bindir, port=port, password=password, run_as=run_as)
+    cluster = PostgresCluster(
+        root=root,
+        bindir=bindir,
+        port=port,
+        password=password,
+        run_as=run_as,
+        replication_password=secrets.token_hex(16),
+    )
     try:
         subprocess.run(
             [
@@ -224,14 +237,21 @@ def start_cluster() -> PostgresCluster:
                 "password_encryption = 'scram-sha-256'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "max_connections = 200\n"
+                # Ready to stream to a hot standby (start_standby); these are PostgreSQL's
+                # defaults, stated because the replica tests depend on them.
+                "wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
             )
         # Like Neon: TCP only with TLS and SCRAM; the superuser only on the private socket.
+        # Replication connections ("all" does not match them) only for the replication role.
         (cluster.data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n"
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+            f"hostssl replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256\n"
+            "host all all 127.0.0.1/32 reject\nhost replication all 127.0.0.1/32 reject\n"
         )
         cluster.pg_ctl("start")
         escaped = password.replace("'", "''")
         cluster.psql(f"CREATE ROLE {APP_USER} LOGIN CREATEDB PASSWORD '{escaped}'")
+        cluster.psql(f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{cluster.replication_password}'")
         cluster.psql(f"CREATE DATABASE {APP_DATABASE} OWNER {APP_USER}")
     except (subprocess.CalledProcessError, TodoDataError) as exc:
         log = root / "server.log"
@@ -322,3 +342,119 @@ def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
         time.sleep(0.05)
     process.kill()  # pragma: no cover - pgbouncer never listened
     raise ClusterUnavailable("pgbouncer did not start listening within 15 s")  # pragma: no cover
+
+
+@dataclass
+class Standby:
+    """A hot standby of a :class:`PostgresCluster`: a read replica streaming its WAL.
+
+    ``server`` is the standby as a cluster of its own (its port, its private socket for
+    the superuser's :meth:`PostgresCluster.psql`, its URL with the application role);
+    :meth:`stop` stops it and drops its replication slot on the primary.
+    """
+
+    server: PostgresCluster
+    primary: PostgresCluster
+    slot: str
+
+    def url(self, database: str = APP_DATABASE, *, sslmode: str = "require") -> str:
+        """The replica's URL: the application role and password, as on the primary."""
+        return self.server.url(database, sslmode=sslmode)
+
+    def wait_for_replay(self, *, timeout: float = 30.0) -> None:
+        """Wait until the standby has replayed everything the primary has written so far."""
+        # The insert position, not pg_current_wal_lsn(): with synchronous_commit = off a
+        # commit record may not be written yet when its transaction has returned.
+        target = self.primary.psql("SELECT pg_current_wal_insert_lsn()")
+        deadline = time.monotonic() + timeout
+        while self.server.psql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") != "t":
+            if time.monotonic() > deadline:
+                raise TodoDataError(f"the standby did not replay up to {target} within {timeout} s")
+            time.sleep(0.05)
+
+    def pause_replay(self) -> None:
+        """Stop applying WAL (it is still received): the replica falls behind."""
+        self.server.psql("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self.server.psql("SELECT pg_wal_replay_resume()")
+
+    def stop(self) -> None:
+        self.server.stop()
+        # Without its standby the slot would keep the primary's WAL forever.
+        with contextlib.suppress(TodoDataError):  # the primary may be gone already
+            self.primary.psql(
+                f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{self.slot}'"
+            )
+
+
+def start_standby(primary: PostgresCluster, *, name: str = "todo_replica") -> Standby:
+    """Start a hot standby of ``primary``, as a read replica is set up anywhere.
+
+    ``pg_basebackup -R`` copies the primary over a TLS + SCRAM replication connection as
+    :data:`REPLICATION_USER` and writes the standby's ``primary_conninfo``; it streams
+    through a physical replication slot named ``name`` (also its ``application_name`` in
+    the primary's ``pg_stat_replication``). The standby gets its own free port and private
+    socket, the primary's TLS certificate and the same roles, so the application role
+    connects to it with the same password. ``hot_standby_feedback`` is on, as on Neon's
+    read replicas, so replay does not cancel long analysis queries.
+    """
+    root = Path(tempfile.mkdtemp(prefix="todo-data-pg-standby-"))
+    for name_ in ("server.crt", "server.key"):
+        shutil.copy2(primary.root / name_, root / name_)
+    if primary.run_as:
+        shutil.chown(root, "postgres")
+        for path in root.iterdir():
+            shutil.chown(path, "postgres")
+    server = PostgresCluster(
+        root=root,
+        bindir=primary.bindir,
+        port=free_port(),
+        password=primary.password,
+        run_as=primary.run_as,
+        replication_password=primary.replication_password,
+    )
+    standby = Standby(server=server, primary=primary, slot=name)
+    conninfo = (
+        f"host={primary.host} port={primary.port} user={REPLICATION_USER} sslmode=require application_name={name}"
+    )
+    try:
+        subprocess.run(
+            [
+                *primary.run_as,
+                str(primary.bindir / "pg_basebackup"),
+                "-d",
+                conninfo,
+                "-D",
+                str(server.data),
+                "--write-recovery-conf",
+                "--wal-method=stream",
+                "--create-slot",
+                f"--slot={name}",
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PGPASSWORD": primary.replication_password},
+        )
+        with (server.data / "postgresql.conf").open("a") as out:
+            # Later lines win: the standby's own port, socket and certificate paths.
+            out.write(
+                "\n# todo_data test standby\n"
+                f"port = {server.port}\nunix_socket_directories = '{root}'\n"
+                f"ssl_cert_file = '{root / 'server.crt'}'\nssl_key_file = '{root / 'server.key'}'\n"
+                "hot_standby = on\nhot_standby_feedback = on\n"
+                # Report replay progress to the primary every second, not every ten.
+                "wal_receiver_status_interval = 1s\n"
+            )
+        server.pg_ctl("start")
+    except (subprocess.CalledProcessError, TodoDataError) as exc:
+        log = root / "server.log"
+        detail = log.read_text()[-2000:] if log.exists() else ""
+        stderr = getattr(exc, "stderr", b"") or b""
+        standby.stop()
+        raise ClusterUnavailable(
+            f"could not start a PostgreSQL standby: {exc} {stderr.decode(errors='replace')} {detail}"
+        ) from exc
+    return standby

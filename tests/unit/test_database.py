@@ -14,7 +14,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.conftest import connect_failure
-from todo_data import Task, TaskStatus, create_engine, get_async_session, get_settings, migrations, session_scope
+from todo_data import (
+    Task,
+    TaskStatus,
+    create_engine,
+    create_read_engine,
+    get_async_session,
+    get_settings,
+    migrations,
+    session_scope,
+)
 from todo_data.database import (
     about,
     add_note,
@@ -347,3 +356,56 @@ def test_engines_made_elsewhere_are_described_too() -> None:
     assert about(plain).summary == (
         'PostgreSQL database "db" on h:5433 as user "u" (read-only, direct endpoint, sslmode=prefer (the default))'
     )
+
+
+# -- the read replica for analysis (DATABASE_READ_URL) ----------------------------------------
+
+
+def test_read_engines_read_database_url_when_no_replica_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@primary.example/app")
+    monkeypatch.setenv("DATABASE_POOLED", "true")
+    info = about(create_read_engine())
+    assert (info.target.url.host, info.read_only, info.target.pooled) == ("primary.example", True, True)
+
+
+def test_read_engines_read_the_replica_with_its_own_pooled_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@primary.example/app")
+    monkeypatch.setenv("DATABASE_POOLED", "true")
+    monkeypatch.setenv("DATABASE_READ_URL", "postgresql://u:p@replica.example/app")
+    monkeypatch.setenv("DATABASE_READ_POOLED", "false")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "30")
+    reader = about(create_read_engine())
+    assert (reader.target.url.host, reader.read_only, reader.target.pooled) == ("replica.example", True, False)
+    assert reader.statement_timeout == 30
+    # The same URL given explicitly gets the replica's settings too; writers stay on the primary.
+    assert about(create_engine("postgresql://u:p@replica.example/app")).target.pooled is False
+    writer = about(create_engine())
+    assert (writer.target.url.host, writer.read_only, writer.target.pooled) == ("primary.example", False, True)
+
+
+def test_a_neon_replica_pooler_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = "ep-cool-replica-123456-pooler.us-east-2.aws.neon.tech"
+    monkeypatch.setenv("DATABASE_READ_URL", f"postgresql://u:p@{host}/neondb?sslmode=require")
+    assert about(create_read_engine()).target.pooled is True
+
+
+async def test_a_read_engine_refuses_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'replica.db'}"
+    monkeypatch.setenv("DATABASE_READ_URL", url)
+    writer = create_engine(url)
+    await migrations.upgrade(writer)
+    await writer.dispose()
+    reader = create_read_engine()
+    try:
+        with pytest.raises(OperationalError, match="readonly"):
+            async with session_scope(reader) as session:
+                session.add(Task(user_id="u", title="never stored"))
+    finally:
+        await reader.dispose()
+
+
+def test_a_bad_database_read_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_READ_URL", "mysql://u:hunter2@h/db")
+    with pytest.raises(SettingsError, match="DATABASE_READ_URL") as refused:
+        get_settings()
+    assert "hunter2" not in str(refused.value)

@@ -185,3 +185,9 @@ def test_an_explicit_env_file_is_used_as_given(tmp_path: Path) -> None:
     assert Settings(_env_file=tmp_path / "other.env").database_pooled is False
     assert Settings(_env_file=None).database_pooled is None
     assert Settings().database_pooled is True
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    undocumented = [name.upper() for name in Settings.model_fields if f"# {name.upper()}=" not in example]
+    assert undocumented == []

@@ -1,0 +1,48 @@
+"""demo.open_database: which database a notebook opens, and what the engine says about it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from todo_data import demo, migrations
+from todo_data.database import about, create_engine
+
+
+@pytest.fixture
+async def primary_and_replica(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """DATABASE_URL and DATABASE_READ_URL, two migrated SQLite files (standing in for both ends)."""
+    primary, replica = (f"sqlite:///{tmp_path / name}" for name in ("primary.db", "replica.db"))
+    monkeypatch.setenv("DATABASE_URL", primary)
+    monkeypatch.setenv("DATABASE_READ_URL", replica)
+    for url in (primary, replica):
+        engine = create_engine(url)
+        await migrations.upgrade(engine)
+        await engine.dispose()
+    return primary, replica
+
+
+async def test_reading_opens_the_read_replica_and_says_so(primary_and_replica: tuple[str, str]) -> None:
+    engine = await demo.open_database()
+    try:
+        info = about(engine)
+        assert info.location is not None and info.location.endswith("replica.db") and info.read_only
+        shown = str(info)
+        assert shown.startswith("Read replica.") and "DATABASE_READ_URL from the environment" in shown
+        assert "writes go to DATABASE_URL" in shown and "demo" not in shown.lower()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("options", [{"read_only": False}, {"replica": False}], ids=["writing", "primary"])
+async def test_writing_or_asking_for_the_primary_opens_database_url(
+    primary_and_replica: tuple[str, str], options: dict[str, bool]
+) -> None:
+    engine = await demo.open_database(**options)
+    try:
+        info = about(engine)
+        assert info.location is not None and info.location.endswith("primary.db")
+        assert "DATABASE_URL from the environment" in str(info) and "replica" not in str(info)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,354 @@
+"""The tasks as a Hive-partitioned Parquet dataset, of any size, written atomically.
+
+:func:`export_parquet` (``todo_data.queries.export_parquet``) streams the tasks in chunks
+into ``PATH/created_month=YYYY-MM/part-N.parquet`` files that pyarrow, DuckDB, Polars and
+Spark read as one table, with the frame contract's types.
+
+- **Bounded memory**: on PostgreSQL the rows stream through a binary ``COPY`` that waits
+  while a chunk is in use (:mod:`todo_data._sqlrun`), on SQLite through a server-side
+  cursor. A chunk is written while the next one arrives (in a worker thread: Parquet
+  encoding releases the GIL). Rows are buffered per month until a row group is full, and
+  all buffers together never hold more than two row groups, whatever order the months
+  arrive in; at most :data:`MAX_OPEN_FILES` files are open at once.
+- **Atomic**: everything is written into a hidden directory beside ``PATH``, renamed to
+  ``PATH`` at the end. A failed or interrupted export leaves nothing at ``PATH`` (and
+  removes its hidden directory, unless the process itself is killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy.exc import SQLAlchemyError
+
+from todo_data import _sqlrun, _task_sql
+from todo_data._task_sql import Params, TaskFilter
+from todo_data.database import Source, describe, engine_of, require_tasks_table
+from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
+from todo_data.urls import scrub
+
+if TYPE_CHECKING:
+    from todo_data.queries import StatusFilter, TimeBound
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: rows written so far, and how many match the filters."""
+PartitionBy = Literal["month"] | None
+
+#: The files' schema: the ``tasks_frame`` contract in Arrow (the partition column lives in the path).
+SCHEMA: Final = pa.schema(
+    [
+        ("id", pa.large_string()),
+        ("user_id", pa.large_string()),
+        ("title", pa.large_string()),
+        ("description", pa.large_string()),
+        ("status", pa.dictionary(pa.int32(), pa.large_string())),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+#: The Hive partition column for ``partition_by="month"``: the UTC month of ``created_at``.
+MONTH_COLUMN: Final = "created_month"
+#: Hive's (and pyarrow's, Spark's) directory name for a NULL partition value.
+NULL_PARTITION: Final = "__HIVE_DEFAULT_PARTITION__"
+#: Columns stored with Parquet's dictionary encoding: the few distinct users and statuses.
+#: Ids, titles and descriptions are mostly distinct: a dictionary would only cost memory.
+DICTIONARY_COLUMNS: Final = ["user_id", "status"]
+#: Parquet files open at once; a partition seen again after its file was closed gets a new file.
+MAX_OPEN_FILES: Final = 8
+
+
+async def export_parquet(
+    source: Source,
+    path: str | os.PathLike[str],
+    *,
+    partition_by: PartitionBy = "month",
+    overwrite: bool = False,
+    chunk_size: int = 32_768,
+    progress: Progress | None = None,
+    user_id: str | None = None,
+    status: StatusFilter = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+) -> int:
+    """Write the tasks matching ``filters`` to a Parquet dataset at ``path``; returns the rows written.
+
+    ``partition_by="month"`` (the default) makes one Hive partition per UTC month of
+    ``created_at``: ``path/created_month=2025-01/part-0.parquet`` (rows whose
+    ``created_at`` is missing go to ``created_month=__HIVE_DEFAULT_PARTITION__``, which
+    readers turn into NULL); ``None`` writes the files directly in ``path``. Columns and
+    types are :func:`~todo_data.queries.tasks_frame`'s: ids as canonical UUID strings, ``status``
+    dictionary-encoded, ``created_at``/``updated_at`` as UTC microsecond timestamps.
+    ``filters`` are ``tasks_frame``'s (``user_id``, ``status``, ``since``, ``until``).
+    With no matching task the dataset is one empty ``path/part-0.parquet`` that still
+    carries the schema.
+
+    ``path`` must not exist unless ``overwrite=True``; the new dataset replaces it only
+    once complete. ``chunk_size`` rows are fetched at a time and make a row group of
+    each month's file (memory grows with it: with the default the export stays under
+    about 200 MB, whatever the size of the table). ``progress(done, total)`` is called
+    after each chunk (``total`` is counted first, so only pass it when you want the bar).
+    A database failure raises :class:`~todo_data.errors.DatabaseOperationError` saying
+    that nothing was written.
+
+    >>> rows = await export_parquet(engine, "exports/tasks", since="2025-01-01")  # doctest: +SKIP
+    >>> import pyarrow.dataset as ds
+    >>> ds.dataset("exports/tasks", partitioning="hive").to_table().num_rows == rows  # doctest: +SKIP
+    True
+    """
+    # Imported here because queries re-exports this function.
+    from todo_data.queries import _task_filter
+
+    filters: dict[str, Any] = {"user_id": user_id, "status": status, "since": since, "until": until}
+    task_filter = _task_filter(**filters)  # bad filters fail before anything is written
+    if partition_by not in ("month", None):
+        raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
+    total = await _count(source, filters) if progress is not None else 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        async with aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables:
+            return await _write(
+                tables,
+                target,
+                partition_by=partition_by,
+                overwrite=overwrite,
+                total=total,
+                progress=progress,
+                row_group_rows=chunk_size,
+            )
+    except database_errors() as exc:
+        # The connection dropped, a statement timed out, a replica cancelled the query …
+        reason = scrub(driver_message(exc), engine_of(source).url.password)
+        raise DatabaseOperationError(
+            f"{describe(source)}: the export to {target} failed, so nothing was written there: {reason}"
+        ) from exc
+
+
+async def _tables(
+    source: Source, task_filter: TaskFilter, filters: dict[str, Any], *, chunk_size: int
+) -> AsyncGenerator[pa.Table, None]:
+    """The tasks in chunks of at most ``chunk_size`` rows (Arrow tables of the task columns).
+
+    PostgreSQL streams a binary ``COPY`` decoded chunk by chunk (:mod:`todo_data._sqlrun`:
+    the COPY waits while a chunk is being used, so memory stays bounded), in the order the
+    table is scanned: sorting millions of rows would cost the server more than sending
+    them, and the writer groups them by month itself. SQLite streams
+    :func:`~todo_data.queries.iter_tasks_frames` (a server-side cursor).
+    """
+    from todo_data.queries import iter_tasks_frames
+
+    async with _sqlrun.reading(source) as conn:
+        backend = await require_tasks_table(conn, source)
+        if backend == "postgresql":
+            params = Params()
+            sql = _task_sql.pg_tasks_select(task_filter, params, ordered=False)
+            batches = _sqlrun.pg_batches(conn, _sqlrun.statement(sql, params.named()), chunk_size)
+            async with aclosing(batches):
+                async for batch in batches:
+                    yield batch
+    if backend != "postgresql":
+        async for frame in iter_tasks_frames(source, chunk_size=chunk_size, **filters):
+            yield pa.Table.from_pandas(frame, preserve_index=False)
+
+
+async def _write(
+    tables: AsyncIterator[pa.Table],
+    target: Path,
+    *,
+    partition_by: PartitionBy,
+    overwrite: bool,
+    total: int,
+    progress: Progress | None,
+    row_group_rows: int,
+) -> int:
+    """Write the chunks into a staging directory beside ``target``, renamed to it at the end."""
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.partial"
+    staging.mkdir()
+    writer = _DatasetWriter(staging, partition_by=partition_by, row_group_rows=row_group_rows)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="todo-data-export")
+    try:
+        pending: Future[None] | None = None
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        async for table in tables:
+            if pending is not None:
+                await asyncio.wrap_future(pending)
+            pending = pool.submit(writer.write, table)
+            done += table.num_rows
+            if progress is not None:
+                progress(done, max(total, done))
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+        writer.close()
+        _publish(staging, target, overwrite=overwrite)
+    except BaseException:
+        # Let a write still running finish before its directory goes.
+        pool.shutdown(wait=True, cancel_futures=True)
+        writer.close(quietly=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return writer.rows
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What the database and its drivers raise (asyncpg's own errors escape a server-side cursor)."""
+    import asyncpg
+
+    return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+class _DatasetWriter:
+    """Parquet files in a directory, written a row group at a time, in bounded memory.
+
+    Rows are buffered per partition and written as one row group when a partition holds
+    ``row_group_rows`` of them, or, when all buffers together hold more than twice that,
+    the fullest partition is written first: memory holds about two chunks of rows
+    whatever the order they arrive in. At most :data:`MAX_OPEN_FILES` files are open; a
+    partition written again after its file was closed gets a new file.
+    """
+
+    def __init__(self, root: Path, *, partition_by: PartitionBy, row_group_rows: int) -> None:
+        self.root = root
+        self.partition_by = partition_by
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._buffers: dict[str | None, list[pa.Table]] = {}
+        self._buffered: dict[str | None, int] = {}
+        self._open: OrderedDict[str | None, pq.ParquetWriter] = OrderedDict()
+        self._files: dict[str | None, int] = {}
+
+    def write(self, chunk: pa.Table) -> None:
+        """Take a chunk of task rows (written now or later, by :meth:`close` at the latest)."""
+        table = _contract(chunk)
+        parts = [(None, table)] if self.partition_by is None else _by_month(table)
+        for key, part in parts:
+            self._buffers.setdefault(key, []).append(part)
+            self._buffered[key] = self._buffered.get(key, 0) + part.num_rows
+            if self._buffered[key] >= self.row_group_rows:
+                self._flush(key)
+        while sum(self._buffered.values()) > 2 * self.row_group_rows:
+            self._flush(max(self._buffered, key=self._buffered.__getitem__))
+        self.rows += table.num_rows
+
+    def close(self, *, quietly: bool = False) -> None:
+        """Write what is buffered and close every file; ``quietly`` (after a failure) drops it instead."""
+        try:
+            if not quietly:
+                for key in sorted(self._buffered, key=lambda key: (key is None, key or "")):
+                    self._flush(key)
+                if not self._files:
+                    # No task matched: one empty file (outside any partition, so readers need
+                    # not infer a partition column without values) keeps the schema readable.
+                    pq.ParquetWriter(self.root / "part-0.parquet", SCHEMA).close()
+        finally:
+            self._buffers.clear()
+            self._buffered.clear()
+            while self._open:
+                _, writer = self._open.popitem(last=False)
+                try:
+                    writer.close()
+                except Exception:
+                    if not quietly:
+                        raise
+
+    def _flush(self, key: str | None) -> None:
+        table = pa.concat_tables(self._buffers.pop(key))
+        del self._buffered[key]
+        self._writer(key).write_table(table, row_group_size=table.num_rows)
+
+    def _writer(self, key: str | None) -> pq.ParquetWriter:
+        writer = self._open.get(key)
+        if writer is not None:
+            self._open.move_to_end(key)
+            return writer
+        if len(self._open) >= MAX_OPEN_FILES:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        directory = self.root
+        if self.partition_by is not None:
+            directory = self.root / f"{MONTH_COLUMN}={key if key is not None else NULL_PARTITION}"
+            directory.mkdir(exist_ok=True)
+        number = self._files.get(key, 0)
+        self._files[key] = number + 1
+        writer = pq.ParquetWriter(directory / f"part-{number}.parquet", SCHEMA, use_dictionary=DICTIONARY_COLUMNS)
+        self._open[key] = writer
+        return writer
+
+
+def _by_month(table: pa.Table) -> list[tuple[str | None, pa.Table]]:
+    """The rows of ``table`` per UTC month of ``created_at`` (``None``: no timestamp), as compact copies.
+
+    The months are computed as integers and the rows gathered with one sort, not one scan
+    per month; each part is its own copy, so a buffered part never keeps its chunk alive.
+    """
+    created = table.column("created_at")
+    months = pc.add(pc.multiply(pc.year(created), 100), pc.month(created)).to_numpy(zero_copy_only=False)
+    if not len(months):
+        return []
+    # NULL (no readable created_at) reads as NaN here: give it a key past every month.
+    keys = np.where(np.isnan(months), np.inf, months) if months.dtype.kind == "f" else months
+    if keys.min() == keys.max():
+        return [(_month_label(keys[0]), table)]
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    return [(_month_label(ordered[a]), table.take(pa.array(order[a:b]))) for a, b in zip(starts, ends, strict=True)]
+
+
+def _month_label(key: float) -> str | None:
+    if not np.isfinite(key):
+        return None
+    year, month = divmod(int(key), 100)
+    return f"{year:04d}-{month:02d}"
+
+
+def _contract(table: pa.Table) -> pa.Table:
+    """Task columns as a table of :data:`SCHEMA` (the status dictionary-encoded)."""
+    index = table.schema.get_field_index("status")
+    status = table.column(index)
+    if not pa.types.is_dictionary(status.type):
+        table = table.set_column(index, "status", pc.dictionary_encode(status))
+    return table.cast(SCHEMA)
+
+
+async def _count(source: Source, filters: dict[str, Any]) -> int:
+    from todo_data.queries import status_counts
+
+    return int((await status_counts(source, **filters))["count"].sum())
+
+
+def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename the finished dataset to ``target``, replacing what is there only when allowed."""
+    if not target.exists() and not target.is_symlink():
+        staging.rename(target)
+        return
+    if not overwrite:
+        raise InvalidArgumentError(f"{target} appeared during the export: pass overwrite=True to replace it")
+    retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.old"
+    target.rename(retired)
+    staging.rename(target)
+    if retired.is_dir() and not retired.is_symlink():
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        retired.unlink()
