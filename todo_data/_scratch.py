@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from todo_data.database import connect, create_engine
@@ -49,8 +50,37 @@ async def scratch_database(url: str | URL, *, purpose: str) -> AsyncIterator[str
         try:
             yield given.set(database=name)
         finally:
-            async with connect(admin) as conn:
-                # FORCE ends connections a failed step may have left behind (PostgreSQL 13+).
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await _drop(admin, name, target.url.host)
     finally:
         await admin.dispose()
+
+
+# SQLSTATEs of the two ways a DROP DATABASE meets another session on the database.
+_INSUFFICIENT_PRIVILEGE = "42501"
+_OBJECT_IN_USE = "55006"
+
+
+async def _drop(admin: AsyncEngine, name: str, host: str | None) -> None:
+    """Drop the scratch database whichever sessions are still on it.
+
+    ``WITH (FORCE)`` (PostgreSQL 13+) ends the sessions of the URL's role that a failed
+    step may have left behind, but refuses at once when a session of a role it may not
+    signal is there — an autovacuum worker, which a new database attracts soon after its
+    first writes, counts as one. A plain DROP stops autovacuum workers and waits up to
+    5 s for other sessions to leave, so the two alternate for a few rounds.
+    """
+    last: DBAPIError | None = None
+    for statement in ("WITH (FORCE)", "", "WITH (FORCE)", "", "WITH (FORCE)"):
+        try:
+            async with connect(admin) as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" {statement}'))
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in (_INSUFFICIENT_PRIVILEGE, _OBJECT_IN_USE):
+                raise
+            last = exc
+    assert last is not None
+    raise MigrationError(
+        f"The scratch database {name!r} on {host} could not be dropped: {driver_message(last)}. "
+        f'Drop it once its sessions have ended: DROP DATABASE "{name}" WITH (FORCE)'
+    ) from None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.migration_scripts import Revision, make_scripts
 from todo_data import create_engine, migrations, run
+from todo_data._scratch import scratch_database
 from todo_data.errors import InvalidArgumentError, MigrationError
 from todo_data.rules import CHECK_RULES, MAX_TITLE_LENGTH
 
@@ -194,6 +197,35 @@ async def test_verify_roundtrip_leaves_no_scratch_database_behind(postgres_serve
     await migrations.verify_roundtrip(postgres_server.url)
     leftovers = "SELECT datname FROM pg_database WHERE datname LIKE 'todo_data_roundtrip%'"
     assert postgres_server.cluster.psql(leftovers) == ""
+
+
+async def test_a_scratch_database_is_dropped_while_another_roles_session_is_leaving(
+    postgres_server: PostgresServer,
+) -> None:
+    # A session the URL's role may not signal (on Neon or CI, an autovacuum worker) makes
+    # DROP DATABASE ... WITH (FORCE) refuse at once; the drop then waits for it to leave.
+    cluster = postgres_server.cluster
+    if cluster is None:
+        pytest.skip("creating a role needs the throwaway cluster")
+    password = cluster.password.replace("'", "''")
+    cluster.psql(f"CREATE ROLE bystander LOGIN PASSWORD '{password}'")
+    try:
+        async with scratch_database(postgres_server.url, purpose="the test") as scratch:
+            name = make_url(scratch).database
+            assert name is not None
+            bystander = create_engine(cluster.url(name, user="bystander"))
+            async with bystander.connect() as conn:
+                await conn.execute(text("SELECT 1"))  # back in the pool, the session stays
+
+            async def leave() -> None:
+                await asyncio.sleep(1.0)
+                await bystander.dispose()
+
+            leaving = asyncio.create_task(leave())
+        await leaving
+        assert cluster.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "0"
+    finally:
+        cluster.psql("DROP ROLE IF EXISTS bystander")
 
 
 async def test_verify_roundtrip_without_createdb_is_a_clear_migration_error(postgres_server: PostgresServer) -> None:
