@@ -94,6 +94,19 @@ def server_settings() -> ServerSettings:
     )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): up to four workers, each with its own cluster.
+
+    A shared ``TEST_DATABASE_URL`` gets one process: workers would truncate the same
+    tasks table under each other.
+    """
+    try:
+        shared = server_settings().url is not None
+    except SettingsError:
+        return 0  # pytest_sessionstart turns it into a usage error
+    return 0 if shared else max(1, min(4, os.cpu_count() or 1))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         server_settings()

@@ -73,7 +73,7 @@ def pytest_as_ci_would_run_it(
         "DATABASE_READ_URL": "mysql://nope",
     }
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-cov", "-rsfE", "-q"]
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-cov", "-n", "0", "-rsfE", "-q"]
         + ["--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), *options]
         + [str(REPO_ROOT / test) for test in tests],
         cwd=tmp_path,
