@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from todo_data import migrations, run
+from todo_data._scratch import drop_database
 from todo_data.database import connect, create_engine
 from todo_data.errors import DatabaseConnectionError, SettingsError, driver_message
 from todo_data.settings import DEFAULT_DATABASE_URL, get_settings, load_settings
@@ -148,13 +149,24 @@ class PostgresServer:
         return make_url(self.url).set(database=name).render_as_string(hide_password=False)
 
     def drop_scratch_databases(self) -> None:
-        while self.scratch_databases:
-            # FORCE ends the connections a test left open (PostgreSQL 13+).
-            run(self._admin(f'DROP DATABASE IF EXISTS "{self.scratch_databases.pop()}" WITH (FORCE)'))
+        run(self._drop_scratch_databases())
+
+    async def _drop_scratch_databases(self) -> None:
+        engine = self._admin_engine()
+        try:
+            while self.scratch_databases:
+                # The library's drop: it ends the connections a test left open and waits
+                # out the autovacuum workers the role may not end.
+                await drop_database(engine, self.scratch_databases.pop())
+        finally:
+            await engine.dispose()
+
+    def _admin_engine(self) -> AsyncEngine:
+        # CREATE/DROP DATABASE cannot run inside a transaction block.
+        return create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
     async def _admin(self, statement: str) -> None:
-        # CREATE/DROP DATABASE cannot run inside a transaction block.
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        engine = self._admin_engine()
         try:
             async with engine.connect() as conn:
                 await conn.execute(text(statement))

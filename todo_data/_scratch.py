@@ -50,7 +50,7 @@ async def scratch_database(url: str | URL, *, purpose: str) -> AsyncIterator[str
         try:
             yield given.set(database=name)
         finally:
-            await _drop(admin, name, target.url.host)
+            await drop_database(admin, name)
     finally:
         await admin.dispose()
 
@@ -60,8 +60,8 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 _OBJECT_IN_USE = "55006"
 
 
-async def _drop(admin: AsyncEngine, name: str, host: str | None) -> None:
-    """Drop the scratch database whichever sessions are still on it.
+async def drop_database(admin: AsyncEngine, name: str) -> None:
+    """Drop database ``name`` through ``admin`` (autocommit) whichever sessions are still on it.
 
     ``WITH (FORCE)`` (PostgreSQL 13+) ends the sessions of the URL's role that a failed
     step may have left behind, but refuses at once when a session of a role it may not
@@ -81,6 +81,6 @@ async def _drop(admin: AsyncEngine, name: str, host: str | None) -> None:
             last = exc
     assert last is not None
     raise MigrationError(
-        f"The scratch database {name!r} on {host} could not be dropped: {driver_message(last)}. "
+        f"The scratch database {name!r} on {admin.url.host} could not be dropped: {driver_message(last)}. "
         f'Drop it once its sessions have ended: DROP DATABASE "{name}" WITH (FORCE)'
     ) from None
