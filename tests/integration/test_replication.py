@@ -103,6 +103,9 @@ async def test_pausing_replay_shows_growing_lag_until_resumed(
         assert visible == 1  # the paused replica still shows the state before the pause
     finally:
         standby.resume_replay()
+    # The replica's lag counts the WAL it has received: wait for all of the primary's to
+    # arrive first, or it may read 0 with the last transactions still on their way.
+    await wait_for_replay(pg_engine, direct_replica_engine)
     row = await status_until(direct_replica_engine, lambda row: row["lag_bytes"] == 0)
     assert not row["replay_paused"] and row["lag_seconds"] == 0.0
     async with direct_replica_engine.connect() as conn:
