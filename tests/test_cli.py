@@ -67,7 +67,9 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
     assert 'SQLite database "todo_data.db": added 10,000 sample tasks.' in result.stdout
     assert "Tasks by status" in result.stdout and "Tasks per user" in result.stdout
     again = todo_data("demo", cwd=tmp_path)
-    assert "added 0 sample tasks" in again.stdout  # seeds only an empty database
+    # Seeds only an empty database, and then shows no empty progress bar.
+    assert 'SQLite database "todo_data.db" already has tasks: nothing added.' in again.stdout
+    assert "Seeding" not in again.stdout
 
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
@@ -138,6 +140,13 @@ def test_bad_password_is_one_line_without_the_password(postgres_server: Postgres
     url = make_url(postgres_server.url).set(password="Wr0ngPassw0rd").render_as_string(hide_password=False)
     result = todo_data("verify", "--database-url", url, cwd=tmp_path)
     assert_one_line_failure(result, "password authentication failed", "todo_test", secret="Wr0ngPassw0rd")
+
+
+def test_a_seed_that_cannot_connect_prints_the_error_and_no_progress_bar(tmp_path: Path) -> None:
+    url = f"postgresql://analyst:hunter2@127.0.0.1:{free_port()}/neondb?connect_timeout=2"
+    result = todo_data("seed", "--tasks", "10", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, 'database "neondb" on 127.0.0.1', secret="hunter2")
+    assert result.stdout == ""
 
 
 def test_malformed_url_from_the_environment_is_reported(tmp_path: Path) -> None:

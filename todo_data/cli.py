@@ -155,15 +155,21 @@ def _cell(value: object) -> str:
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
-    ) as bar:
-        task = bar.add_task(description, total=None)
+    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console())
+    task = bar.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        # Shown from the first step only: no empty bar when there is nothing to do or
+        # the command fails before it starts.
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def _print_report(status: pd.DataFrame, per_user: pd.DataFrame, *, top: int) -> None:
@@ -207,7 +213,10 @@ def demo(
 
     with _progress("Seeding") as progress:
         added, status, per_user, where = _run(body, database_url or DEFAULT_DATABASE_URL)
-    console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
+    if added:
+        console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
+    else:
+        console().print(f"{where} already has tasks: nothing added.", highlight=False)
     _print_report(status, per_user, top=5)
 
 
