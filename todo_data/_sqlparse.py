@@ -6,13 +6,17 @@ the lock trace both read statements this way, never with regular expressions.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 from pglast.visitors import Visitor
+
+from todo_data.errors import InvalidArgumentError, QueryError
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,170 @@ def range_vars(tree: Any) -> Iterator[ast.RangeVar]:
 def one_line(sql: str) -> str:
     """A statement on one line (whitespace runs collapsed), for tables and terminals."""
     return " ".join(sql.split())
+
+
+# -- one read statement (queries.sql) --------------------------------------------------------
+
+#: Functions refused in read-only SQL: they take locks that outlive the statement, signal
+#: other sessions, change session or server state, or reach another database. Matched on
+#: the function's own name, whatever its schema.
+REFUSED_FUNCTIONS: Final = (
+    "pg_advisory_*",
+    "pg_try_advisory_*",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_signal_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_log_backend_memory_contexts",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_create_*_replication_slot",
+    "pg_drop_replication_slot",
+    "pg_replication_origin_*",
+    "pg_wal_replay_pause",
+    "pg_wal_replay_resume",
+    "pg_stat_reset*",
+    "pg_notify",
+    "set_config",
+    "dblink*",
+    "lo_*",
+)
+
+# Nodes that write or lock, wherever they appear (a data-modifying CTE, SELECT INTO,
+# FOR UPDATE/SHARE): the statement they are in is no read.
+_WRITING_NODES: Final = {
+    "InsertStmt": "INSERT",
+    "UpdateStmt": "UPDATE",
+    "DeleteStmt": "DELETE",
+    "MergeStmt": "MERGE",
+    "IntoClause": "SELECT INTO (creates a table)",
+    "LockingClause": "FOR UPDATE/SHARE (takes row locks)",
+}
+_READS: Final = "SELECT, WITH … SELECT, VALUES, TABLE, SHOW or EXPLAIN (without ANALYZE) of a query"
+
+
+@dataclass(frozen=True)
+class ReadStatement:
+    """The one read statement of a query text: ``wrappable`` when it is a query (SELECT,
+    WITH … SELECT, VALUES, TABLE) whose rows a ``COPY (…) TO STDOUT`` can carry."""
+
+    node: Any
+    wrappable: bool
+
+
+def read_statement(sql: str) -> ReadStatement:
+    """The statement of ``sql`` when it is exactly one read statement.
+
+    Raises :class:`~todo_data.errors.InvalidArgumentError` naming what was found (several
+    statements, a write, a lock, a refused function) and
+    :class:`~todo_data.errors.QueryError` (SQLSTATE ``42601``) for a syntax error, both
+    before anything is sent.
+    """
+    try:
+        found = statements(sql)
+    except ParseError as exc:
+        raise QueryError(f"The query is not valid SQL: {_parse_message(sql, exc)}", sqlstate="42601") from None
+    if len(found) != 1:
+        kinds = ", ".join(statement_kind(statement) for statement in found)
+        raise InvalidArgumentError(
+            f"the query must be one read statement ({_READS}), but it holds {len(found)} statements: {kinds}"
+        )
+    node = found[0].node
+    if isinstance(node, ast.ExplainStmt):
+        for option in node.options or ():
+            if option.defname == "analyze" and _option_on(option):
+                raise InvalidArgumentError(
+                    "EXPLAIN ANALYZE runs the statement: leave out ANALYZE, or run it on a connection of your own"
+                )
+        query = node.query
+        if not isinstance(query, ast.SelectStmt):
+            raise InvalidArgumentError(
+                f"EXPLAIN of {statement_kind(Statement('', query))} is refused: only read queries are explained"
+            )
+        _check_reads(query)
+        return ReadStatement(node, wrappable=False)
+    if isinstance(node, ast.VariableShowStmt):
+        return ReadStatement(node, wrappable=False)
+    if not isinstance(node, ast.SelectStmt):
+        raise InvalidArgumentError(
+            f"the query must be one read statement ({_READS}), not {statement_kind(found[0])}: "
+            "to write, use a session (todo_data.session_scope) or a migration"
+        )
+    _check_reads(node)
+    return ReadStatement(node, wrappable=True)
+
+
+def statement_kind(statement: Statement) -> str:
+    """What a statement is, in SQL's words: ``SELECT``, ``DELETE``, ``DROP TABLE``, ``COMMIT``…"""
+    name = type(statement.node).__name__
+    words = {
+        "SelectStmt": "SELECT",
+        "CreateStmt": "CREATE TABLE",
+        "InsertStmt": "INSERT",
+        "UpdateStmt": "UPDATE",
+        "DeleteStmt": "DELETE",
+        "MergeStmt": "MERGE",
+        "CopyStmt": "COPY",
+        "ExplainStmt": "EXPLAIN",
+        "VariableSetStmt": "SET",
+        "VariableShowStmt": "SHOW",
+        "ListenStmt": "LISTEN",
+        "NotifyStmt": "NOTIFY",
+        "PrepareStmt": "PREPARE",
+        "ExecuteStmt": "EXECUTE",
+        "LockStmt": "LOCK",
+        "DoStmt": "DO",
+        "CallStmt": "CALL",
+        "TruncateStmt": "TRUNCATE",
+        "VacuumStmt": "VACUUM",
+    }
+    if name in words:
+        return words[name]
+    if name == "TransactionStmt":
+        return str(statement.node.kind.name).removeprefix("TRANS_STMT_").replace("_", " ")
+    if name == "DropStmt":
+        return f"DROP {str(statement.node.removeType.name).removeprefix('OBJECT_').replace('_', ' ')}"
+    # CreateStmt → CREATE, AlterTableStmt → ALTER TABLE, CreateTableAsStmt → CREATE TABLE AS…
+    return " ".join(re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))).upper() or name
+
+
+def _check_reads(node: Any) -> None:
+    refused: list[str] = []
+
+    class Check(Visitor):
+        def visit(self, _ancestors: Any, child: Any) -> None:
+            kind = type(child).__name__
+            if kind in _WRITING_NODES:
+                refused.append(_WRITING_NODES[kind])
+            elif isinstance(child, ast.FuncCall):
+                name = str(child.funcname[-1].sval) if child.funcname else ""
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in REFUSED_FUNCTIONS):
+                    refused.append(f"{name}() (refused in read-only SQL: it locks, signals or changes state)")
+
+    Check()(node)
+    if refused:
+        raise InvalidArgumentError(
+            f"the query must only read, but it holds {', '.join(dict.fromkeys(refused))}: "
+            "to write or lock, use a session (todo_data.session_scope) of your own"
+        )
+
+
+def _option_on(option: Any) -> bool:
+    value = getattr(option.arg, "sval", None) if option.arg is not None else None
+    if value is None and option.arg is not None:
+        value = getattr(option.arg, "ival", None)
+        return value != 0
+    return value is None or str(value).lower() not in ("false", "off", "0", "no")
+
+
+def _parse_message(sql: str, exc: ParseError) -> str:
+    """libpg_query's message, with the line and column of the character it points at."""
+    message = str(exc.args[0]) if exc.args else "syntax error"
+    position = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+    if position is not None and 0 <= position <= len(sql):
+        line = sql.count("\n", 0, position) + 1
+        column = position - (sql.rfind("\n", 0, position) + 1) + 1
+        message += f" (line {line}, column {column})"
+    return message

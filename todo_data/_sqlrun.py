@@ -1,40 +1,54 @@
-"""Running one read query into Arrow: ``:name`` parameters, the transaction, the fetch.
+"""Running one read query into Arrow: the statement checked, the transaction, the fetch.
 
-- Parameters are SQLAlchemy's ``:name`` (``\\:`` escapes a colon), checked against the
-  mapping given, and always bound, never formatted into SQL.
+- Parameters are ``:name``, found as PostgreSQL's lexer would (never inside a string
+  literal, quoted identifier, dollar quote or comment; see :mod:`todo_data._params`),
+  checked against the mapping given, and always bound, never formatted into SQL.
+- The text must be exactly one read statement, checked before anything is sent: on
+  PostgreSQL by its own parser (:func:`todo_data._sqlparse.read_statement`), on SQLite by
+  SQLite's own compiler through an authorizer that allows reading only.
 - With an engine the query runs in a READ ONLY transaction (``BEGIN READ ONLY`` on
-  PostgreSQL, ``PRAGMA query_only`` on SQLite); a connection or session is used as it is.
+  PostgreSQL, also for an autocommit connection; ``PRAGMA query_only`` on SQLite), which
+  ends in a rollback and leaves no session-level advisory lock behind; a connection or
+  session is used as it is.
 - PostgreSQL: the statement is described first (result and parameter types, one round
-  trip, a uniquely named statement deallocated at once, so PgBouncer's transaction mode
-  is safe), then streamed through a binary ``COPY`` decoded by :mod:`todo_data._pgcopy`.
+  trip on the extended protocol, which runs one statement only; a uniquely named statement
+  deallocated at once, so PgBouncer's transaction mode is safe), then streamed through a
+  binary ``COPY`` decoded by :mod:`todo_data._pgcopy`.
   ``COPY`` takes no bound parameters (asyncpg's ``copy_from_query(query, *args)`` would
   quote the values into the SQL text), so each value is bound to ``set_config(..., true)``
   for this transaction and the query reads it back with ``current_setting`` as the type
-  PostgreSQL inferred for it, in a scalar subquery: an InitPlan, evaluated once.
-  Statements that ``COPY`` cannot wrap (``EXPLAIN``, ``SHOW``, DML with ``RETURNING`` on a
-  connection) are fetched as rows.
-- SQLite: rows through SQLAlchemy, typed from the values (SQLite has no column types).
+  PostgreSQL inferred for it, in a scalar subquery: an InitPlan, evaluated once. The
+  ``COPY`` travels on the simple protocol, so its whole text is parsed again before it is
+  sent and must be one ``COPY`` statement. ``EXPLAIN`` and ``SHOW``, which ``COPY``
+  cannot wrap, are fetched as rows on the extended protocol.
+- SQLite: rows through the driver, typed from the values (SQLite has no column types).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa
+from pglast import ast
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.compiler import BIND_PARAMS, BIND_PARAMS_ESC
 
+from todo_data import _sqlparse
+from todo_data._params import ScannedText, scan
 from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
-from todo_data.database import Source, connect, describe, engine_of
+from todo_data._sqliteauth import read_authorizer, read_only_authorizer
+from todo_data.database import Source, about, connect, describe, engine_of
 from todo_data.errors import InvalidArgumentError, QueryError, driver_message
 from todo_data.urls import scrub
 
@@ -60,30 +74,31 @@ PG_KINDS: Final = {
 _NUMERIC_OID: Final = 1700
 _READ_ONLY_SQLSTATE: Final = "25006"
 _READ_ONLY_HINT: Final = (
-    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, pass a"
-    " connection or session and commit it yourself)"
-)
-# SELECT, WITH, VALUES and TABLE can be wrapped in a subquery; comments may come first.
-_WRAPPABLE: Final = re.compile(
-    r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*\(*\s*(?:select|with|values|table)\b", re.I | re.S
+    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, use a"
+    " session of your own, todo_data.session_scope, and commit it)"
 )
 
 
 @dataclass(frozen=True)
 class Statement:
-    """SQL text with ``:name`` parameters, and the value of each (in order of first use)."""
+    """SQL text with ``:name`` parameters, and the value of each (in order of first use).
+
+    ``read`` is the parsed PostgreSQL statement once :func:`checked` has seen it.
+    """
 
     query: str
     values: dict[str, Any]
+    scanned: ScannedText
+    read: _sqlparse.ReadStatement | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.values)
 
     def render(self, placeholder: Callable[[str], str]) -> str:
-        """The SQL with each ``:name`` replaced by ``placeholder(name)`` (``\\:`` unescaped)."""
-        replaced = BIND_PARAMS.sub(lambda match: placeholder(match.group(1)), self.query)
-        return BIND_PARAMS_ESC.sub(lambda match: match.group(1), replaced)
+        """The statement with each ``:name`` replaced by ``placeholder(name)`` (``\\:`` unescaped),
+        without trailing semicolons and comments."""
+        return self.scanned.render(placeholder)
 
     def numbered(self) -> str:
         """The SQL with ``$1``, ``$2``… (asyncpg's placeholders), one number per name."""
@@ -92,7 +107,7 @@ class Statement:
 
 
 def statement(query: object, params: object) -> Statement:
-    """A checked :class:`Statement`, or :class:`InvalidArgumentError` before any query runs."""
+    """A :class:`Statement` with its parameters checked, or :class:`InvalidArgumentError` before any query runs."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentError(f"query must be SQL text, not {query!r}")
     if params is None:
@@ -101,18 +116,34 @@ def statement(query: object, params: object) -> Statement:
         raise InvalidArgumentError(
             f"params must be a mapping of parameter names to values, like {{'user': 'u1'}} for :user, not {params!r}"
         )
-    names = tuple(dict.fromkeys(match.group(1) for match in BIND_PARAMS.finditer(query)))
+    scanned = scan(query)
+    if not query[: scanned.end].strip():
+        raise InvalidArgumentError("query holds no statement, only comments or semicolons")
+    names = scanned.names
     missing = [f":{name}" for name in names if name not in params]
     if missing:
         raise InvalidArgumentError(
-            f"no value for {', '.join(missing)}: add it to params, or write \\: for a colon that is not a parameter"
+            f"no value for {', '.join(missing)}: add it to params (a :name inside quotes or a comment is no parameter)"
         )
     unused = [repr(key) for key in params if key not in names]
     if unused:
         raise InvalidArgumentError(
-            f"params has {', '.join(unused)}, which the query does not use (parameters are written :name)"
+            f"params has {', '.join(unused)}, which the query does not use (parameters are written :name, "
+            "outside quotes and comments)"
         )
-    return Statement(query, {name: params[name] for name in names})
+    return Statement(query, {name: params[name] for name in names}, scanned)
+
+
+def checked(source: Source, stmt: Statement) -> Statement:
+    """``stmt`` once it is known to be one read statement for the source's database.
+
+    PostgreSQL's parser judges the text here, before any connection is made; SQLite's
+    judgement comes from its own compiler when the statement is prepared (see
+    :func:`sqlite_table`), still before it runs.
+    """
+    if engine_of(source).dialect.name != "postgresql":
+        return stmt
+    return Statement(stmt.query, stmt.values, stmt.scanned, _sqlparse.read_statement(stmt.numbered()))
 
 
 # -- the transaction -------------------------------------------------------------------------
@@ -120,16 +151,28 @@ def statement(query: object, params: object) -> Statement:
 
 @asynccontextmanager
 async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
-    """A connection for one query: READ ONLY when ``source`` is an engine, else the caller's own."""
+    """A connection for one query: READ ONLY when ``source`` is an engine, else the caller's own.
+
+    With an engine the connection goes back to the pool holding nothing: the transaction
+    is rolled back (so even a ``set_config`` a function made is undone) and session-level
+    advisory locks (which a rollback keeps) are released first.
+    """
     async with connect(source) as conn:
         if not isinstance(source, AsyncEngine):
             yield conn
             return
         if conn.dialect.name == "postgresql":
             # Applied when the transaction begins; SQLAlchemy resets it when the
-            # connection returns to the pool.
+            # connection returns to the pool. An autocommit connection begins no
+            # transaction, so pg_driver opens a read-only one itself.
             await conn.execution_options(postgresql_readonly=True)
-            yield conn
+            try:
+                yield conn
+            except Exception:
+                with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                    await _release_session_state(conn, source, failed=True)
+                raise
+            await _release_session_state(conn, source, failed=False)
             return
         was_query_only = (await conn.exec_driver_sql("PRAGMA query_only")).scalar()
         await conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -138,6 +181,26 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
         finally:
             if not was_query_only:
                 await conn.exec_driver_sql("PRAGMA query_only = OFF")
+
+
+async def _release_session_state(conn: AsyncConnection, source: Source, *, failed: bool) -> None:
+    """Release session-level advisory locks, then roll back.
+
+    The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`),
+    but a function or view it reads may. After a failure the transaction is aborted, so
+    the locks are released after the rollback, which on a direct endpoint is the same
+    session; behind PgBouncer's transaction mode only the refusal up front holds.
+    """
+    if conn.invalidated or conn.closed:
+        return
+    if not failed:
+        await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
+        await conn.rollback()
+        return
+    await conn.rollback()
+    if not about(source).target.pooled:
+        await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
+        await conn.rollback()
 
 
 @asynccontextmanager
@@ -199,40 +262,119 @@ class PgQuery:
             f"{alias}::{column.cast}" if column.cast else alias
             for alias, column in zip(aliases, self.columns, strict=True)
         ]
-        return f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM ({self.sql}) AS _q({', '.join(aliases)})"
+        # On lines of their own: the statement may end in a comment.
+        select = f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM (\n{self.sql}\n) AS _q({', '.join(aliases)})"
+        _one_copy(select)
+        return select
+
+
+def _one_copy(select: str) -> None:
+    """Refuse to send a ``COPY`` whose text is not exactly one ``COPY`` statement.
+
+    asyncpg sends ``COPY (select) TO STDOUT`` on the simple protocol, which runs every
+    statement of its text: whatever the values, identifiers and type names in it, the
+    text must still be one statement. A defect of this module, never the user's.
+    """
+    copy = f"COPY ({select}) TO STDOUT (FORMAT binary)"
+    try:
+        found = _sqlparse.statements(copy)
+    except Exception as exc:  # pglast's ParseError: the text no longer parses as one
+        raise QueryError(f"refused to send a COPY that does not parse ({exc}); please report this") from None
+    if len(found) != 1 or not isinstance(found[0].node, ast.CopyStmt):
+        raise QueryError("refused to send a COPY that holds more than one statement; please report this")
 
 
 @asynccontextmanager
-async def pg_driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncIterator[Any]:
     """asyncpg's connection, inside the transaction.
 
     The first statement goes through SQLAlchemy, so its transaction (READ ONLY for an
     engine) has begun before asyncpg is used directly. An autocommit connection gets a
-    transaction of its own: the settings holding the parameters live as long as it.
+    transaction of its own, read-only when ``read_only``: the settings holding the
+    parameters live as long as it.
     """
     await conn.execute(text("SELECT 1"))
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
-    async with AsyncExitStack() as stack:
-        if not driver.is_in_transaction():
-            await stack.enter_async_context(driver.transaction())
+    if driver.is_in_transaction():
         yield driver
+        return
+    # Only reads run in it, so it is rolled back, never committed.
+    transaction = driver.transaction(readonly=read_only)
+    await transaction.start()
+    try:
+        yield driver
+    finally:
+        if not driver.is_closed():
+            await transaction.rollback()
 
 
 async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
-    """Describe ``stmt`` (a uniquely named statement, deallocated at once) and bind its values."""
+    """Describe ``stmt`` and bind its values.
+
+    Where PostgreSQL could only guess a parameter's type as text (``SELECT :x``) and the
+    value is no text, the value's own type is cast to and the statement described again,
+    so ``{"x": 7}`` gives an integer column, as it would in psycopg.
+    """
+    number = {name: index for index, name in enumerate(stmt.names, start=1)}
     numbered = stmt.numbered()
+    parameters, attributes = await _describe(driver, numbered)
+    casts = {
+        name: cast
+        for name, parameter in zip(stmt.names, parameters, strict=True)
+        if parameter.name in _GUESSED_TYPES and (cast := _python_type_sql(stmt.values[name])) is not None
+    }
+    if casts:
+        numbered = stmt.render(
+            lambda name: f"CAST(${number[name]} AS {casts[name]})" if name in casts else f"${number[name]}"
+        )
+        parameters, attributes = await _describe(driver, numbered)
+    columns = tuple(_pg_column(attribute.name, attribute.type.oid) for attribute in attributes)
+    read = stmt.read or _sqlparse.read_statement(numbered)
+    if not columns or not read.wrappable:
+        return PgQuery(columns, numbered, False, tuple(stmt.values.values()))
+    placeholders = await _bind(driver, stmt, [_type_sql(parameter) for parameter in parameters])
+    return PgQuery(columns, stmt.render(lambda parameter: placeholders[parameter]), True, ())
+
+
+async def _describe(driver: Any, sql: str) -> tuple[Any, Any]:
+    """Parameter and result types of ``sql``: a uniquely named statement, deallocated at once."""
     name = f"__todo_data_{uuid.uuid4().hex}__"
-    prepared = await driver.prepare(numbered, name=name)
+    prepared = await driver.prepare(sql, name=name)
     parameters = prepared.get_parameters()
     attributes = prepared.get_attributes()
     del prepared
     await driver.execute(f'DEALLOCATE "{name}"')
-    columns = tuple(_pg_column(attribute.name, attribute.type.oid) for attribute in attributes)
-    if not columns or _WRAPPABLE.match(stmt.query) is None:
-        return PgQuery(columns, numbered, False, tuple(stmt.values.values()))
-    placeholders = await _bind(driver, stmt, [_type_sql(parameter) for parameter in parameters])
-    return PgQuery(columns, stmt.render(lambda parameter: placeholders[parameter]), True, ())
+    return parameters, attributes
+
+
+# The types PostgreSQL gives a parameter it has nothing to infer from.
+_GUESSED_TYPES: Final = frozenset({"text", "unknown", "varchar"})
+
+
+def _python_type_sql(value: object) -> str | None:
+    """The PostgreSQL type of a Python value that is no text, or None for text, NULL and the rest."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double precision"
+    if isinstance(value, Decimal):
+        return "numeric"
+    if isinstance(value, datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, time):
+        return "time"
+    if isinstance(value, timedelta):
+        return "interval"
+    if isinstance(value, uuid.UUID):
+        return "uuid"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytea"
+    return None
 
 
 def _pg_column(name: str, oid: int) -> PgColumn:
@@ -314,14 +456,16 @@ def table(columns: Sequence[PgColumn] | Sequence[str], arrays: Sequence[pa.Array
     return pa.Table.from_arrays(list(arrays), names=names) if names else pa.table({})
 
 
-async def pg_table(conn: AsyncConnection, stmt: Statement, *, order_by: Sequence[str] = ()) -> pa.Table:
+async def pg_table(
+    conn: AsyncConnection, stmt: Statement, *, order_by: Sequence[str] = (), read_only: bool = False
+) -> pa.Table:
     """The whole result as one table.
 
     ``order_by`` names result columns of fixed-width types (a statement ``COPY`` can wrap):
     the rows are then sorted here, as PostgreSQL's ``ORDER BY`` those columns would sort
     them (see :class:`~todo_data._pgcopy.CopyDecoder`), which spares the server the sort.
     """
-    async with pg_driver(conn) as driver:
+    async with pg_driver(conn, read_only=read_only) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
             assert not order_by, "only a statement COPY wraps can be ordered on the client"
@@ -333,13 +477,15 @@ async def pg_table(conn: AsyncConnection, stmt: Statement, *, order_by: Sequence
     return table(query.columns, decoder.columns())
 
 
-async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
+async def pg_batches(
+    conn: AsyncConnection, stmt: Statement, chunk_size: int, *, read_only: bool = False
+) -> AsyncGenerator[pa.Table, None]:
     """The result in tables of at most ``chunk_size`` rows, the COPY paused while one is used.
 
     The receive callback waits for the consumer (a queue of one table), and asyncpg stops
     reading while it waits, so the server is held back by TCP: memory stays bounded.
     """
-    async with pg_driver(conn) as driver:
+    async with pg_driver(conn, read_only=read_only) as driver:
         query = await pg_prepare(driver, stmt)
         if not query.wrappable:
             whole = table(query.columns, await pg_rows(driver, query))
@@ -390,19 +536,62 @@ async def pg_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) ->
 # -- SQLite ------------------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def _sqlite_cursor(conn: AsyncConnection, stmt: Statement) -> AsyncIterator[Any]:
+    """An aiosqlite cursor on ``stmt``, compiled under :func:`~todo_data._sqliteauth.read_authorizer`.
+
+    The driver is used directly so the text reaches SQLite exactly as scanned: ``:name``
+    becomes ``?``, literals stay as written. The sqlite3 module runs one statement at a
+    time; SQLite's compiler asks the authorizer about every table, column, function and
+    pragma, so anything but a read is refused before the statement runs.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    sql = stmt.render(lambda _name: "?")
+    values = [stmt.values[parameter.name] for parameter in stmt.scanned.parameters]
+    refused: list[str] = []
+    await driver.set_authorizer(read_authorizer(refused))
+    try:
+        try:
+            cursor = await driver.execute(sql, values)
+        except sqlite3.ProgrammingError as exc:  # several statements, a wrong number of values
+            raise InvalidArgumentError(f"the query must be one read statement with its parameters: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            if refused:
+                raise InvalidArgumentError(
+                    f"the query must be one read statement, but it asks SQLite for {', '.join(dict.fromkeys(refused))}:"
+                    " to write, use a session (todo_data.session_scope) of your own"
+                ) from None
+            raise QueryError(f"The query failed on {describe(conn)}: {exc}") from exc
+    finally:
+        await driver.set_authorizer(_sqlite_base_authorizer(conn))
+    try:
+        yield cursor
+    finally:
+        await cursor.close()
+
+
+def _sqlite_base_authorizer(conn: AsyncConnection) -> Any:
+    """The authorizer the connection keeps between queries: a read-only engine's, or none."""
+    return read_only_authorizer if about(conn).read_only else None
+
+
 async def sqlite_table(conn: AsyncConnection, stmt: Statement) -> pa.Table:
-    result = await conn.execute(text(stmt.query), stmt.values)
-    if not result.returns_rows:
-        return pa.table({})
-    names = list(result.keys())
-    return _rows_table(names, result.all())
+    async with _sqlite_cursor(conn, stmt) as cursor:
+        if cursor.description is None:
+            return pa.table({})
+        names = [column[0] for column in cursor.description]
+        return _rows_table(names, await cursor.fetchall())
 
 
 async def sqlite_batches(conn: AsyncConnection, stmt: Statement, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
-    result = await conn.stream(text(stmt.query).execution_options(yield_per=chunk_size), stmt.values)
-    names = list(result.keys())
-    async for rows in result.partitions(chunk_size):
-        yield _rows_table(names, rows)
+    async with _sqlite_cursor(conn, stmt) as cursor:
+        if cursor.description is None:
+            return
+        names = [column[0] for column in cursor.description]
+        while rows := await cursor.fetchmany(chunk_size):
+            yield _rows_table(names, rows)
 
 
 def _rows_table(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.Table:

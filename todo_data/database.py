@@ -37,6 +37,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
 from todo_data._interrupt import stoppable
+from todo_data._sqliteauth import read_only_authorizer
 from todo_data.errors import (
     DatabaseConnectionError,
     DatabaseOperationError,
@@ -185,6 +186,9 @@ def create_engine(
         connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = _unique_statement_name
     execution_options = dict(kwargs.pop("execution_options", {}))
+    if read_only:
+        _refuse_autocommit(None, kwargs)
+        _refuse_autocommit(None, execution_options)
     if read_only and target.backend == "postgresql":
         execution_options["postgresql_readonly"] = True
     if execution_options:
@@ -207,8 +211,17 @@ def create_engine(
         # SQLAlchemy's documented fix: driver autocommit, and an explicit BEGIN.
         event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
         event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    if read_only:
+        # Options applied later (engine.execution_options(...), conn.execution_options(...))
+        # must not switch the transactions off: autocommit would begin none to be read-only.
+        event.listen(engine.sync_engine, "set_engine_execution_options", _refuse_autocommit)
+        event.listen(engine.sync_engine, "set_connection_execution_options", _refuse_autocommit)
     if read_only and target.backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+        # query_only on every checkout (a statement run on the connection may have turned
+        # it off), and an authorizer that refuses turning it off, other writing pragmas
+        # and ATTACH (which would create a file and open a database that is not read-only).
+        event.listen(engine.sync_engine, "connect", _sqlite_read_only_connection)
+        event.listen(engine.sync_engine.pool, "checkout", _sqlite_query_only_on_checkout)
     if target.backend == "postgresql":
         event.listen(engine.sync_engine, "do_connect", functools.partial(_connect_with_one_retry, pooled=target.pooled))
     if timeout is not None and target.backend == "postgresql":
@@ -366,10 +379,31 @@ def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+_READ_ONLY_AUTOCOMMIT = (
+    "read_only=True cannot be combined with isolation_level='AUTOCOMMIT': autocommit begins no "
+    "transaction to make read-only. Leave isolation_level out, or make an engine that may write "
+    "(read_only=False)."
+)
+
+
+def _refuse_autocommit(_target: Any, options: dict[str, Any]) -> None:
+    if str(options.get("isolation_level")) == "AUTOCOMMIT":
+        raise InvalidArgumentError(_READ_ONLY_AUTOCOMMIT)
+
+
+def _sqlite_query_only(dbapi_connection: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA query_only = ON")
     cursor.close()
+
+
+def _sqlite_read_only_connection(dbapi_connection: Any, _record: Any) -> None:
+    _sqlite_query_only(dbapi_connection)
+    await_(dbapi_connection._connection.set_authorizer(read_only_authorizer))
+
+
+def _sqlite_query_only_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    _sqlite_query_only(dbapi_connection)
 
 
 def engine_of(source: Source) -> AsyncEngine:

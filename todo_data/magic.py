@@ -34,8 +34,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, magics_class
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.compiler import BIND_PARAMS
 
+from todo_data._params import scan
 from todo_data.errors import TodoDataError
 from todo_data.runner import run
 
@@ -87,14 +87,17 @@ class TodoSqlMagics(Magics):
 
     def _params(self, query: str) -> dict[str, Any]:
         """The value of each ``:name`` of the query: the notebook's variable ``name``."""
-        names = dict.fromkeys(match.group(1) for match in BIND_PARAMS.finditer(query))
+        try:
+            names = scan(query).names
+        except TodoDataError as exc:
+            raise UsageError(f"{type(exc).__name__}: {exc}") from None
         namespace = self._namespace
         missing = [name for name in names if name not in namespace]
         if missing:
             listed = ", ".join(f":{name}" for name in missing)
             raise UsageError(
-                f"no notebook variable for {listed}: define it in a cell above (write \\: for a colon "
-                "that is not a parameter)"
+                f"no notebook variable for {listed}: define it in a cell above (a :name inside quotes or "
+                "a comment is no parameter)"
             )
         return {name: namespace[name] for name in names}
 

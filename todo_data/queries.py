@@ -27,7 +27,7 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _frames, _sqlrun, _task_sql
 from todo_data._frames import STRING, TIMEDELTA, status_dtype
@@ -391,11 +391,17 @@ async def sql(
 ) -> Frame:
     """Any read query as a typed DataFrame (or ``pyarrow.Table``, or Polars DataFrame).
 
-    ``query`` is SQL text with SQLAlchemy ``:name`` parameters; ``params`` maps each name
-    to its value. Values are always bound, never formatted into the SQL (write ``\\:`` for
-    a literal colon followed by a word). With an engine the query runs in a READ ONLY
-    transaction, so a write is refused; with a connection or session it runs in the
-    caller's transaction as it is.
+    ``query`` is exactly one read statement (``SELECT``, ``WITH … SELECT``, ``VALUES``,
+    ``TABLE``, ``SHOW``, ``EXPLAIN`` without ``ANALYZE``; trailing semicolons and comments
+    are fine), checked by PostgreSQL's own parser (SQLite's own compiler) before anything
+    is sent: anything else, and the lock and signal functions of
+    :data:`todo_data._sqlparse.REFUSED_FUNCTIONS`, is an
+    :class:`~todo_data.errors.InvalidArgumentError` naming what was found. ``:name`` is a
+    parameter only outside string literals, quoted identifiers, dollar quotes and
+    comments (unlike SQLAlchemy's ``text()``); ``params`` maps each name to its value.
+    Values are always bound, never formatted into the SQL. With an engine the query runs
+    in a READ ONLY transaction that is rolled back, leaving the connection as it found it;
+    with a connection or session it runs in the caller's transaction.
 
     Column types follow the result's: integers ``int64`` (``Int64`` when a value is
     missing), ``float``/``double``/``numeric`` ``float64`` (numeric is converted by the
@@ -416,9 +422,11 @@ async def sql(
     """
     stmt = _sqlrun.statement(query, params)
     chosen = check_output(output)
+    stmt = _sqlrun.checked(source, stmt)
+    read_only = isinstance(source, AsyncEngine)
     async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
         if conn.dialect.name == "postgresql":
-            result = await _sqlrun.pg_table(conn, stmt)
+            result = await _sqlrun.pg_table(conn, stmt, read_only=read_only)
         else:
             result = await _sqlrun.sqlite_table(conn, stmt)
     return from_arrow(result, chosen)
@@ -443,10 +451,11 @@ async def iter_sql(
     ...     chunk.to_parquet(...)
     """
     _check_chunk_size(chunk_size)
-    stmt = _sqlrun.statement(query, params)
+    stmt = _sqlrun.checked(source, _sqlrun.statement(query, params))
+    read_only = isinstance(source, AsyncEngine)
     async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
         if conn.dialect.name == "postgresql":
-            batches = _sqlrun.pg_batches(conn, stmt, chunk_size)
+            batches = _sqlrun.pg_batches(conn, stmt, chunk_size, read_only=read_only)
         else:
             batches = _sqlrun.sqlite_batches(conn, stmt, chunk_size)
         async with aclosing(batches):

@@ -34,7 +34,7 @@ SELECT 1::int2 AS i2, 2::int4 AS i4, 3::int8 AS i8, CAST(NULL AS bigint) AS i8_n
        '2024-02-29 23:59:59.999999+00'::timestamptz AS tz, 'infinity'::timestamptz AS tz_inf,
        '2024-02-29 23:59:59.5'::timestamp AS ts, '-infinity'::timestamp AS ts_inf,
        '2024-02-29'::date AS d, 'infinity'::date AS d_inf,
-       '1 day 02:00:00.25'::interval AS iv, '{"a"\\: [1, 2]}'::jsonb AS jb, '{"b"\\:2}'::json AS j,
+       '1 day 02:00:00.25'::interval AS iv, '{"a": [1, 2]}'::jsonb AS jb, '{"b":2}'::json AS j,
        ARRAY[1, 2] AS arr
 """
 MIXED_DTYPES = {
@@ -187,9 +187,12 @@ async def test_bad_arguments_fail_before_any_query(query: Any, params: Any, mess
         await queries.sql(None, query, params)  # type: ignore[arg-type]
 
 
-async def test_an_escaped_colon_is_not_a_parameter(engine: AsyncEngine) -> None:
-    frame = await queries.sql(engine, "SELECT 'a\\:b' AS text, :c AS c", {"c": "d"})
-    assert frame.iloc[0].tolist() == ["a:b", "d"]
+async def test_a_literal_is_kept_as_written_and_an_escaped_colon_is_a_colon(engine: AsyncEngine) -> None:
+    frame = await queries.sql(engine, "SELECT 'a:b' AS text, 'a\\:b' AS escaped, :c AS c", {"c": "d"})
+    assert frame.iloc[0].tolist() == ["a:b", "a\\:b", "d"]
+    if engine.dialect.name == "postgresql":  # outside a literal, \: is a colon that is no parameter
+        frame = await queries.sql(engine, "SELECT (ARRAY[1, 2, 3])[:lo\\:3] AS part", {"lo": 2})
+        assert frame["part"].tolist() == ["{2,3}"]
 
 
 # -- transactions and errors -----------------------------------------------------------------
@@ -197,11 +200,8 @@ async def test_an_escaped_colon_is_not_a_parameter(engine: AsyncEngine) -> None:
 
 async def test_with_an_engine_a_write_is_refused_and_nothing_changes(engine: AsyncEngine) -> None:
     await add_tasks(engine, 2)
-    with pytest.raises(QueryError, match="read") as refused:
+    with pytest.raises(InvalidArgumentError, match="DELETE"):
         await queries.sql(engine, "DELETE FROM tasks")
-    assert "READ ONLY" in str(refused.value)
-    if engine.dialect.name == "postgresql":
-        assert refused.value.sqlstate == "25006"
     assert await task_count(engine) == 2
     # The engine itself is not left read-only.
     async with engine.begin() as conn:
@@ -214,10 +214,10 @@ async def test_a_connection_or_session_runs_in_the_callers_transaction(engine: A
         await conn.execute(insert(table), [{"id": uuid.uuid4(), "user_id": "u", "title": "uncommitted"}])
         frame = await queries.sql(conn, "SELECT title FROM tasks")
         assert frame["title"].tolist() == ["uncommitted"]
-        returned = await queries.sql(
-            conn, "UPDATE tasks SET title = :title RETURNING title", {"title": "changed in the caller's transaction"}
-        )
-        assert returned["title"].tolist() == ["changed in the caller's transaction"]
+        # One read statement on a connection too: a write belongs to the caller's own code.
+        with pytest.raises(InvalidArgumentError, match="UPDATE"):
+            await queries.sql(conn, "UPDATE tasks SET title = :title RETURNING title", {"title": "changed"})
+        assert (await queries.sql(conn, "SELECT title FROM tasks"))["title"].tolist() == ["uncommitted"]
         assert conn.in_transaction()
         await conn.rollback()
     assert await task_count(engine) == 0

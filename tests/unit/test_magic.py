@@ -102,7 +102,8 @@ def test_the_database_is_opened_once_and_reused(shell: InteractiveShell) -> None
     [
         ("SELECT * FROM tasks WHERE user_id = :nobody", "", "no notebook variable for :nobody"),
         ("SELECT * FROM no_such_table", "", "QueryError: "),
-        ("DELETE FROM tasks", "", "QueryError: "),  # the notebook's database is read-only
+        ("DELETE FROM tasks", "", "InvalidArgumentError: the query must be one read statement"),
+        ("SELECT ':x", "", "InvalidArgumentError: the string literal opened at line 1, column 8 is not closed"),
         ("SELECT 1", "-o not-a-name", "usage: %%todo_sql [-o NAME]"),
         ("SELECT 1", "-o", "usage: %%todo_sql [-o NAME]"),
         ("SELECT 1", "-o 'unclosed", "%%todo_sql -o 'unclosed"),
