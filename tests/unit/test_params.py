@@ -114,7 +114,7 @@ def test_an_unterminated_literal_or_comment_is_refused_as_the_lexer_refuses_it(t
     unterminated = f"{text} {tail}"
     with pytest.raises(ParseError):
         scan(unterminated)
-    with pytest.raises(InvalidArgumentError, match="not closed|is empty|parameters are named"):
+    with pytest.raises(InvalidArgumentError, match=r"not closed|is empty|parameters are named"):
         scan_parameters(unterminated)
     with pytest.raises(InvalidArgumentError, match="not closed"):
         scan_parameters(f"SELECT 1 {tail}")
