@@ -92,6 +92,23 @@ REFUSED_FUNCTIONS: Final = (
     "set_config",
     "dblink*",
     "lo_*",
+    "pg_file_*",
+    "pg_copy_*_replication_slot",
+    "pg_replication_slot_advance",
+    "pg_logical_emit_message",
+    "pg_import_system_collations",
+    "pg_backup_start",
+    "pg_backup_stop",
+    "brin_summarize_*",
+    "brin_desummarize_range",
+    "gin_clean_pending_list",
+    # They change a sequence, which no READ ONLY transaction refuses on a caller's connection.
+    "nextval",
+    "setval",
+    # They run SQL given as text, which this check cannot see.
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "ts_stat",
 )
 
 # Nodes that write or lock, wherever they appear (a data-modifying CTE, SELECT INTO,

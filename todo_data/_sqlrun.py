@@ -296,6 +296,14 @@ async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncI
     await conn.execute(text("SELECT 1"))
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
+    if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
+        # The scanner and the checks read '...' as PostgreSQL does by default, with
+        # backslashes as plain characters; with this off the server would read the text
+        # differently from the check that allowed it.
+        raise InvalidArgumentError(
+            f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
+            "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
+        )
     if driver.is_in_transaction():
         yield driver
         return

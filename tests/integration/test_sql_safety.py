@@ -288,3 +288,30 @@ async def test_sqlite_query_only_is_set_again_on_every_checkout(sqlite_engine: A
             assert (await conn.exec_driver_sql("PRAGMA query_only")).scalar() == 1
     finally:
         await read_only.dispose()
+
+
+async def test_standard_conforming_strings_off_is_refused(pg_engine: AsyncEngine) -> None:
+    """With it off, '\\'' would end a string somewhere else than the scanner sees: refused, not guessed."""
+    async with pg_engine.connect() as conn:
+        await conn.exec_driver_sql("SET standard_conforming_strings = off")
+        with pytest.raises(InvalidArgumentError, match="standard_conforming_strings is off"):
+            await queries.sql(conn, "SELECT 'a\\' AS a, :x AS b", {"x": 1})
+        await conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT query_to_xml('DELETE FROM tasks RETURNING 1', true, false, '')",
+        "SELECT nextval('some_sequence')",
+        "SELECT ts_stat('SELECT to_tsvector(title) FROM tasks')",
+        "EXPLAIN ANALYSE SELECT 1",
+        "EXPLAIN (ANALYZE TRUE, FORMAT JSON) SELECT 1",
+    ],
+)
+async def test_sql_that_runs_sql_or_changes_state_is_refused_on_a_connection_too(
+    pg_engine: AsyncEngine, query: str
+) -> None:
+    async with pg_engine.connect() as conn:
+        with pytest.raises(InvalidArgumentError):
+            await queries.sql(conn, query)
