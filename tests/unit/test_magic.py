@@ -125,3 +125,16 @@ def test_import_todo_data_does_not_load_ipython() -> None:
     code = "import sys, todo_data; todo_data.load_ipython_extension; print('IPython' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_cell_as_analysts_type_it_runs(shell: InteractiveShell) -> None:
+    """A trailing semicolon, a comment, and a :name inside a literal that is no parameter."""
+    shell.user_ns["wanted"] = "pending"
+    cell(
+        shell,
+        "-- open tasks per status\nSELECT ':wanted' AS literal, count(*) AS n FROM tasks\n"
+        "WHERE status = :wanted;  -- done\n",
+        "-o counted",
+    )
+    frame = shell.user_ns["counted"]
+    assert frame["literal"].tolist() == [":wanted"] and int(frame["n"].iloc[0]) > 0
