@@ -6,6 +6,8 @@ Each test is a reproduction of an escape found by hand (issue 16) and must fail 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -27,11 +29,17 @@ async def table_exists(engine: AsyncEngine, name: str) -> bool:
         return bool(found.scalar())
 
 
-async def make_victim(engine: AsyncEngine) -> str:
+@asynccontextmanager
+async def victim_table(engine: AsyncEngine) -> AsyncIterator[str]:
+    """A table an escape would drop; dropped after the test, so the shared database shows no drift."""
     name = f"victim_{uuid.uuid4().hex[:8]}"
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE TABLE {name} (x int)"))
-    return name
+    try:
+        yield name
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
 
 def read_only_twin(engine: AsyncEngine) -> AsyncEngine:
@@ -48,21 +56,21 @@ def _pooled(engine: AsyncEngine) -> bool:
 
 
 async def test_a_type_name_with_a_quote_cannot_smuggle_a_second_statement(postgres_engine: AsyncEngine) -> None:
-    victim = await make_victim(postgres_engine)
     async with postgres_engine.begin() as conn:
         await conn.execute(text(f"""CREATE TYPE public."{ODD_TYPE}" AS ENUM ('a')"""))
     read_only = read_only_twin(postgres_engine)
     try:
-        for query in (
-            f"""SELECT CAST(:x AS public."{ODD_TYPE}") AS v, ':x; COMMIT; DROP TABLE {victim}; --' AS note""",
-            f"""SELECT :x::public."{ODD_TYPE}" AS v, ':x; COMMIT; DROP TABLE {victim}; --' AS note""",
-        ):
-            frame = await queries.sql(read_only, query, {"x": None})
-            assert frame["note"].tolist() == [f":x; COMMIT; DROP TABLE {victim}; --"]
-            assert frame["v"].isna().all()
-            assert await table_exists(postgres_engine, victim)
-            frame = await queries.sql(read_only, query, {"x": "a"})
-            assert frame["v"].tolist() == ["a"]
+        async with victim_table(postgres_engine) as victim:
+            for query in (
+                f"""SELECT CAST(:x AS public."{ODD_TYPE}") AS v, ':x; COMMIT; DROP TABLE {victim}; --' AS note""",
+                f"""SELECT :x::public."{ODD_TYPE}" AS v, ':x; COMMIT; DROP TABLE {victim}; --' AS note""",
+            ):
+                frame = await queries.sql(read_only, query, {"x": None})
+                assert frame["note"].tolist() == [f":x; COMMIT; DROP TABLE {victim}; --"]
+                assert frame["v"].isna().all()
+                assert await table_exists(postgres_engine, victim)
+                frame = await queries.sql(read_only, query, {"x": "a"})
+                assert frame["v"].tolist() == ["a"]
     finally:
         await read_only.dispose()
         async with postgres_engine.begin() as conn:
@@ -70,11 +78,11 @@ async def test_a_type_name_with_a_quote_cannot_smuggle_a_second_statement(postgr
 
 
 async def test_several_statements_are_refused_before_anything_is_sent(engine: AsyncEngine) -> None:
-    victim = await make_victim(engine)
-    for query in (f"SELECT 1; DROP TABLE {victim}", f"SELECT 1 AS a; COMMIT; DROP TABLE {victim}; --"):
-        with pytest.raises(InvalidArgumentError, match="one read statement"):
-            await queries.sql(engine, query)
-        assert await table_exists(engine, victim)
+    async with victim_table(engine) as victim:
+        for query in (f"SELECT 1; DROP TABLE {victim}", f"SELECT 1 AS a; COMMIT; DROP TABLE {victim}; --"):
+            with pytest.raises(InvalidArgumentError, match="one read statement"):
+                await queries.sql(engine, query)
+            assert await table_exists(engine, victim)
 
 
 @pytest.mark.parametrize(
