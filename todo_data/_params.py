@@ -6,9 +6,11 @@ parameter too, and substituting it there can change the statement itself. This s
 walks the text as PostgreSQL's lexer does and reports a parameter only outside those:
 
 - ``'…'`` strings (``''`` inside), ``E'…'`` strings (backslash escapes too), and the
-  ``U&``/``B``/``X``/``N`` prefixed forms, which end like plain strings;
+  ``U&``/``B``/``X``/``N`` prefixed forms, which end like plain strings; a string goes
+  on after a newline (``'a'`` newline ``'b'`` is one literal, still an ``E`` string);
 - ``"…"`` quoted identifiers (``""`` inside);
-- ``$tag$…$tag$`` dollar quotes (a tag is empty or an identifier without ``$``);
+- ``$tag$…$tag$`` dollar quotes (a tag is empty, or ASCII letters, ``_``, digits after
+  the first, and any character outside ASCII);
 - ``-- …`` line comments and ``/* … */`` block comments, which nest.
 
 Outside them, ``:name`` (a letter or ``_`` then word characters, not preceded by a word
@@ -28,8 +30,14 @@ from typing import Final
 from todo_data.errors import InvalidArgumentError
 
 _NAME: Final = re.compile(r"[^\W\d]\w*")
-_DOLLAR_TAG: Final = re.compile(r"\$(?:[^\W\d$]\w*)?\$")
-_POSITIONAL: Final = re.compile(r"\$\d+")
+# PostgreSQL's lexer works on bytes: any byte from 0x80 up is a letter to it, so any
+# character outside ASCII may begin or continue a tag, a digit or a symbol included.
+_DOLLAR_TAG: Final = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$")
+_POSITIONAL: Final = re.compile(r"\$[0-9]+")
+# A string literal goes on after whitespace holding a newline (comments allowed), the
+# lexer's ``quotecontinue``: ``'a'\n'b'`` is ``'ab'``, and an ``E'…'`` goes on with its
+# backslash escapes.
+_CONTINUATION: Final = re.compile(r"(?:[ \t\f\v]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*'")
 
 
 @dataclass(frozen=True)
@@ -62,20 +70,30 @@ class ScannedText:
 
     def render(self, placeholder: Callable[[str], str]) -> str:
         """The statement (up to :attr:`end`) with each ``:name`` replaced by ``placeholder(name)``."""
+        return self.render_at(placeholder)[0]
+
+    def render_at(self, placeholder: Callable[[str], str]) -> tuple[str, tuple[int, ...]]:
+        """:meth:`render`, and where in the result each replacement begins."""
         cuts = sorted(
-            [(parameter.start, parameter.end, placeholder(parameter.name)) for parameter in self.parameters]
-            + [(position, position + 1, "") for position in self.escapes]
+            [(parameter.start, parameter.end, placeholder(parameter.name), True) for parameter in self.parameters]
+            + [(position, position + 1, "", False) for position in self.escapes]
         )
         parts: list[str] = []
+        starts: list[int] = []
         position = 0
-        for start, end, replacement in cuts:
+        length = 0
+        for start, end, replacement, is_parameter in cuts:
             if start >= self.end:
                 break
             parts.append(self.text[position:start])
+            length += start - position
+            if is_parameter:
+                starts.append(length)
             parts.append(replacement)
+            length += len(replacement)
             position = end
         parts.append(self.text[position : self.end])
-        return "".join(parts)
+        return "".join(parts), tuple(starts)
 
 
 def _is_ident_char(char: str) -> bool:
@@ -116,11 +134,11 @@ def scan(text: str) -> ScannedText:
         elif char == "$" and _token_start(text, i) and (tag := _DOLLAR_TAG.match(text, i)):
             closing = text.find(tag.group(0), tag.end())
             if closing < 0:
-                raise InvalidArgumentError(f"the dollar quote {tag.group(0)} opened at {_where(text, i)} is not closed")
+                raise InvalidArgumentError(f"the dollar quote {tag.group(0)} opened at {where(text, i)} is not closed")
             i = closing + len(tag.group(0))
         elif char == "$" and _token_start(text, i) and (positional := _POSITIONAL.match(text, i)):
             raise InvalidArgumentError(
-                f"{positional.group(0)} at {_where(text, i)}: parameters are named, write :name and pass "
+                f"{positional.group(0)} at {where(text, i)}: parameters are named, write :name and pass "
                 "{'name': value} in params"
             )
         elif char == "\\" and text.startswith(":", i + 1):
@@ -169,9 +187,13 @@ def _string_end(text: str, quote: int, *, backslashes: bool) -> int:
             if text.startswith("'", i + 1):
                 i += 2
                 continue
-            return i + 1
+            continued = _CONTINUATION.match(text, i + 1)
+            if continued is None:
+                return i + 1
+            i = continued.end()
+            continue
         i += 1
-    raise InvalidArgumentError(f"the string literal opened at {_where(text, quote)} is not closed")
+    raise InvalidArgumentError(f"the string literal opened at {where(text, quote)} is not closed")
 
 
 def _identifier_end(text: str, quote: int) -> int:
@@ -179,12 +201,12 @@ def _identifier_end(text: str, quote: int) -> int:
     while True:
         closing = text.find('"', i)
         if closing < 0:
-            raise InvalidArgumentError(f"the quoted identifier opened at {_where(text, quote)} is not closed")
+            raise InvalidArgumentError(f"the quoted identifier opened at {where(text, quote)} is not closed")
         if text.startswith('"', closing + 1):
             i = closing + 2
             continue
         if closing == quote + 1:
-            raise InvalidArgumentError(f'the quoted identifier at {_where(text, quote)} is empty ("")')
+            raise InvalidArgumentError(f'the quoted identifier at {where(text, quote)} is empty ("")')
         return closing + 1
 
 
@@ -203,10 +225,11 @@ def _block_comment_end(text: str, opening: int) -> int:
                 return i
         else:
             i += 1
-    raise InvalidArgumentError(f"the comment opened at {_where(text, opening)} is not closed")
+    raise InvalidArgumentError(f"the comment opened at {where(text, opening)} is not closed")
 
 
-def _where(text: str, position: int) -> str:
+def where(text: str, position: int) -> str:
+    """``line L, column C`` of ``position`` in ``text``."""
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
     return f"line {line}, column {column}"

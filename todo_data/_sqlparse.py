@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pglast import ast, parse_sql
-from pglast.parser import ParseError, parse_sql_json
+from pglast.parser import ParseError, parse_sql_json, scan
 from pglast.visitors import Visitor
 
 from todo_data.errors import InvalidArgumentError, QueryError
@@ -110,6 +110,10 @@ REFUSED_FUNCTIONS: Final = (
     "query_to_xml*",
     "cursor_to_xml*",
     "ts_stat",
+    "ts_rewrite",
+    "crosstab*",
+    "connectby",
+    "pg_stat_statements_reset",
 )
 
 # Nodes that write or lock, wherever they appear (a data-modifying CTE, SELECT INTO,
@@ -252,9 +256,28 @@ def _option_on(arg: dict[str, Any] | None) -> bool:
     return text.lower() not in ("false", "off", "0", "no")
 
 
-def statement_kinds(sql: str) -> list[str]:
-    """The node type of each statement of ``sql`` (``["CopyStmt"]``); raises ``ParseError``."""
-    return [next(iter(raw["stmt"])) for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
+def parameter_tokens(sql: str) -> list[tuple[int, str]]:
+    """Where PostgreSQL's lexer sees a ``$N`` placeholder in ``sql``, and its text.
+
+    Raises :class:`~todo_data.errors.QueryError` (SQLSTATE ``42601``) where the lexer
+    refuses the text (an unclosed literal).
+    """
+    try:
+        tokens = scan(sql)
+    except ParseError as exc:
+        raise QueryError(f"The query is not valid SQL: {_parse_message(sql, exc)}", sqlstate="42601") from None
+    return [(token.start, sql[token.start : token.end + 1]) for token in tokens if token.name == "PARAM"]
+
+
+def check_copy(sql: str) -> None:
+    """Raise unless ``sql`` is one ``COPY (query) TO …`` whose query only reads (as :func:`read_statement`)."""
+    try:
+        found = [raw["stmt"] for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
+    except ParseError as exc:
+        raise QueryError(f"not valid SQL: {_parse_message(sql, exc)}", sqlstate="42601") from None
+    if len(found) != 1 or "CopyStmt" not in found[0]:
+        raise InvalidArgumentError(f"{len(found)} statements: {', '.join(_kind(node) for node in found)}")
+    _check_reads(found[0]["CopyStmt"].get("query", {}))
 
 
 def _parse_message(sql: str, exc: ParseError) -> str:

@@ -39,12 +39,11 @@ from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _sqlparse
-from todo_data._params import ScannedText, scan
+from todo_data._params import ScannedText, scan, where
 from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
 from todo_data._sqliteauth import read_authorizer, read_only_authorizer
 from todo_data.database import Source, about, connect, describe, engine_of
@@ -101,8 +100,12 @@ class Statement:
 
     def numbered(self) -> str:
         """The SQL with ``$1``, ``$2``… (asyncpg's placeholders), one number per name."""
+        return self.numbered_at()[0]
+
+    def numbered_at(self) -> tuple[str, tuple[int, ...]]:
+        """:meth:`numbered`, and where each placeholder begins in it."""
         number = {name: index for index, name in enumerate(self.names, start=1)}
-        return self.render(lambda name: f"${number[name]}")
+        return self.scanned.render_at(lambda name: f"${number[name]}")
 
 
 def statement(query: object, params: object) -> Statement:
@@ -114,6 +117,11 @@ def statement(query: object, params: object) -> Statement:
     if not isinstance(params, Mapping):
         raise InvalidArgumentError(
             f"params must be a mapping of parameter names to values, like {{'user': 'u1'}} for :user, not {params!r}"
+        )
+    if "\x00" in query:
+        # PostgreSQL ends its text at a NUL, and so would the parse check: refused, not cut.
+        raise InvalidArgumentError(
+            f"query holds a NUL character (\\x00) at {where(query, query.index(chr(0)))}: remove it"
         )
     scanned = scan(query)
     if not query[: scanned.end].strip():
@@ -142,7 +150,40 @@ def checked(source: Source, stmt: Statement) -> Statement:
     """
     if engine_of(source).dialect.name != "postgresql":
         return stmt
-    return Statement(stmt.query, stmt.values, stmt.scanned, _sqlparse.read_statement(stmt.numbered()))
+    numbered, starts = stmt.numbered_at()
+    _placeholders_agree(stmt, numbered, starts)
+    return Statement(stmt.query, stmt.values, stmt.scanned, _sqlparse.read_statement(numbered))
+
+
+def _placeholders_agree(stmt: Statement, numbered: str, starts: Sequence[int]) -> None:
+    """Refuse the text unless PostgreSQL's lexer sees each ``$N`` exactly where the scanner put it.
+
+    Every value later goes in at those places; were one of them inside a literal to
+    PostgreSQL (or joined to a neighbour, as ``$:x`` would become ``$$1``, a dollar
+    quote), what is inserted there could end the literal and change the statement. The
+    scanner follows the lexer; this makes a difference between them a refusal, never an
+    escape.
+    """
+    number = {name: index for index, name in enumerate(stmt.names, start=1)}
+    parameters = [parameter for parameter in stmt.scanned.parameters if parameter.start < stmt.scanned.end]
+    expected = [(start, f"${number[parameter.name]}") for start, parameter in zip(starts, parameters, strict=True)]
+    try:
+        found = _sqlparse.parameter_tokens(numbered)
+    except QueryError:  # the text lexed before its :names became $N: one of them joined a neighbour
+        found = []
+    if found == expected:
+        return
+    for (start, placeholder), parameter in zip(expected, parameters, strict=True):
+        if (start, placeholder) not in found:
+            raise InvalidArgumentError(
+                f":{parameter.name} at {where(stmt.query, parameter.start)} is not read as a parameter "
+                "by PostgreSQL's lexer: a character next to it joins it to another token or a literal; "
+                "put a space or parentheses around it"
+            )
+    raise InvalidArgumentError(
+        "PostgreSQL's lexer reads a placeholder in this query where todo_data's scanner found none; "
+        "please report the query"
+    )
 
 
 # -- the transaction -------------------------------------------------------------------------
@@ -152,9 +193,9 @@ def checked(source: Source, stmt: Statement) -> Statement:
 async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
     """A connection for one query: READ ONLY when ``source`` is an engine, else the caller's own.
 
-    With an engine the connection goes back to the pool holding nothing: the transaction
-    is rolled back (so even a ``set_config`` a function made is undone) and session-level
-    advisory locks (which a rollback keeps) are released first.
+    With an engine the connection goes back to the pool holding nothing: :func:`pg_driver`
+    (``read_only=True``) releases what the query's functions may have taken, and the
+    transaction is rolled back (so even a ``set_config`` a function made is undone).
     """
     async with connect(source) as conn:
         if not isinstance(source, AsyncEngine):
@@ -167,11 +208,10 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
             await conn.execution_options(postgresql_readonly=True)
             try:
                 yield conn
-            except Exception:
-                with contextlib.suppress(Exception):  # cleanup never replaces the cause
-                    await _release_session_state(conn, source, failed=True)
-                raise
-            await _release_session_state(conn, source, failed=False)
+            finally:
+                if not (conn.invalidated or conn.closed):
+                    with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                        await conn.rollback()
             return
         was_query_only = (await conn.exec_driver_sql("PRAGMA query_only")).scalar()
         await conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -182,24 +222,23 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
                 await conn.exec_driver_sql("PRAGMA query_only = OFF")
 
 
-async def _release_session_state(conn: AsyncConnection, source: Source, *, failed: bool) -> None:
-    """Release session-level advisory locks, then roll back.
+# Set before the query runs: after a failure the transaction is aborted, and rolling back
+# to it is what lets the session's advisory locks be released in that same transaction,
+# the only place PgBouncer's transaction mode keeps the same server session.
+_SAVEPOINT: Final = "todo_data_read"
+
+
+async def _release_session_state(driver: Any, *, failed: bool) -> None:
+    """Release the session-level advisory locks a function the query read may have taken.
 
     The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`),
-    but a function or view it reads may. After a failure the transaction is aborted, so
-    the locks are released after the rollback, which on a direct endpoint is the same
-    session; behind PgBouncer's transaction mode only the refusal up front holds.
+    but a function or view it reads may; a rollback keeps such locks.
     """
-    if conn.invalidated or conn.closed:
+    if driver.is_closed():
         return
-    if not failed:
-        await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
-        await conn.rollback()
-        return
-    await conn.rollback()
-    if not about(source).target.pooled:
-        await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
-        await conn.rollback()
+    if failed:
+        await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+    await driver.execute("SELECT pg_advisory_unlock_all()")
 
 
 @asynccontextmanager
@@ -268,19 +307,19 @@ class PgQuery:
 
 
 def _one_copy(select: str) -> None:
-    """Refuse to send a ``COPY`` whose text is not exactly one ``COPY`` statement.
+    """Refuse to send a ``COPY`` whose text is not one ``COPY`` of a query that only reads.
 
     asyncpg sends ``COPY (select) TO STDOUT`` on the simple protocol, which runs every
     statement of its text: whatever the values, identifiers and type names in it, the
-    text must still be one statement. A defect of this module, never the user's.
+    text as sent (asyncpg's own spelling of the options) must still be one statement,
+    and pass the same read checks as the user's text. A defect of this module, never the
+    user's.
     """
-    copy = f"COPY ({select}) TO STDOUT (FORMAT binary)"
+    copy = f"COPY ({select}) TO STDOUT (FORMAT 'binary')"
     try:
-        found = _sqlparse.statement_kinds(copy)
-    except Exception as exc:  # pglast's ParseError: the text no longer parses as one
-        raise QueryError(f"refused to send a COPY that does not parse ({exc}); please report this") from None
-    if found != ["CopyStmt"]:
-        raise QueryError("refused to send a COPY that holds more than one statement; please report this")
+        _sqlparse.check_copy(copy)
+    except (InvalidArgumentError, QueryError) as exc:
+        raise QueryError(f"refused to send a COPY that is not one read ({exc}); please report this") from None
 
 
 @asynccontextmanager
@@ -290,10 +329,13 @@ async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncI
     The first statement goes through SQLAlchemy, so its transaction (READ ONLY for an
     engine) has begun before asyncpg is used directly. An autocommit connection gets a
     transaction of its own, read-only when ``read_only``: the settings holding the
-    parameters live as long as it.
+    parameters live as long as it. With ``read_only`` (an engine's connection, which goes
+    back to a pool) nothing the query took outlives it: see :func:`_release_session_state`.
     """
-    await conn.execute(text("SELECT 1"))
-    driver = (await conn.get_raw_connection()).driver_connection
+    raw = await conn.get_raw_connection()
+    autocommit = bool(getattr(raw.dbapi_connection, "autocommit", False))
+    await conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}" if read_only and not autocommit else "SELECT 1")
+    driver = raw.driver_connection
     assert driver is not None
     if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
         # The scanner and the checks read '...' as PostgreSQL does by default, with
@@ -303,17 +345,27 @@ async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncI
             f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
             "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
         )
-    if driver.is_in_transaction():
-        yield driver
-        return
-    # Only reads run in it, so it is rolled back, never committed.
-    transaction = driver.transaction(readonly=read_only)
-    await transaction.start()
+    transaction = None
+    if not driver.is_in_transaction():
+        # Only reads run in it, so it is rolled back, never committed.
+        transaction = driver.transaction(readonly=read_only)
+        await transaction.start()
+        if read_only:
+            await driver.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         yield driver
+    except BaseException:
+        if read_only:
+            with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                await _release_session_state(driver, failed=True)
+        raise
+    else:
+        if read_only:
+            await _release_session_state(driver, failed=False)
     finally:
-        if not driver.is_closed():
-            await transaction.rollback()
+        if transaction is not None and not driver.is_closed():
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
 
 
 async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
@@ -415,7 +467,8 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
     for index, (name, type_sql) in enumerate(zip(stmt.names, types, strict=True)):
         value = stmt.values[name]
         if value is None:
-            placeholders[name] = f"NULL::{type_sql}"
+            # In parentheses: ``:x[1]`` must index the value, not turn the cast into an array type.
+            placeholders[name] = f" (NULL::{type_sql}) "
             continue
         setting = f"todo_data.p{index}"
         values.append(value)
@@ -425,7 +478,8 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
         calls.append(f"set_config('{setting}', ${len(values)}::{as_text}, true)")
         # A scalar subquery is an InitPlan, evaluated once; the outer CAST keeps it an
         # expression where a bare subquery would change the meaning (``= ANY(:ids)``).
-        placeholders[name] = f"CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql})"
+        # Spaces around: nothing next to the placeholder can join what replaces it.
+        placeholders[name] = f" CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql}) "
     if calls:
         try:
             await driver.fetch(f"SELECT {', '.join(calls)}", *values)

@@ -216,6 +216,8 @@ def create_engine(
         # must not switch the transactions off: autocommit would begin none to be read-only.
         event.listen(engine.sync_engine, "set_engine_execution_options", _refuse_autocommit)
         event.listen(engine.sync_engine, "set_connection_execution_options", _refuse_autocommit)
+    if read_only and target.backend == "postgresql":
+        event.listen(engine.sync_engine, "after_cursor_execute", _still_in_the_read_only_transaction)
     if read_only and target.backend == "sqlite":
         # query_only on every checkout (a statement run on the connection may have turned
         # it off), and an authorizer that refuses turning it off, other writing pragmas
@@ -389,6 +391,26 @@ _READ_ONLY_AUTOCOMMIT = (
 def _refuse_autocommit(_target: Any, options: dict[str, Any]) -> None:
     if str(options.get("isolation_level")) == "AUTOCOMMIT":
         raise InvalidArgumentError(_READ_ONLY_AUTOCOMMIT)
+
+
+def _still_in_the_read_only_transaction(conn: Any, *_args: Any) -> None:
+    """Refuse to go on once a statement ended the READ ONLY transaction.
+
+    SQLAlchemy begins the transaction and believes it open; a ``COMMIT``, ``ROLLBACK`` or
+    ``PREPARE TRANSACTION`` sent as a statement ends it on the server, and asyncpg would
+    then run the next statement outside any transaction, where it may write. Whatever
+    ended it, the server says so (``is_in_transaction``), and the connection is dropped.
+    """
+    driver = conn.connection.driver_connection
+    if driver is None or driver.is_in_transaction():
+        return
+    conn.invalidate()
+    where = _INFO[conn.engine].target.describe()
+    raise InvalidArgumentError(
+        f"a statement ended the read-only transaction on {where}: a read-only engine runs every statement "
+        "in a READ ONLY transaction, so COMMIT, ROLLBACK and END are refused; "
+        "leave the transaction to the session, or use an engine that may write (read_only=False)"
+    )
 
 
 def _sqlite_query_only(dbapi_connection: Any) -> None:

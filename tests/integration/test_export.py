@@ -168,7 +168,16 @@ async def test_a_cancelled_export_leaves_the_previous_dataset_untouched(engine: 
 
 
 async def test_a_connection_lost_mid_export_leaves_nothing_at_path(pg_engine: AsyncEngine, tmp_path: Path) -> None:
-    await sample.seed(pg_engine, tasks=5_000, seed=9)
+    # 30 MB of rows, more than the socket buffers hold: the server is still sending when
+    # its backend is terminated (a small result may already sit whole in the buffers).
+    async with pg_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (id, user_id, title, description, status, created_at, updated_at)"
+                " SELECT gen_random_uuid(), 'u', 't', repeat('x', 1000), 'pending', now(), now()"
+                " FROM generate_series(1, 30000)"
+            )
+        )
     exporter = create_engine(with_query(pg_engine.url.render_as_string(hide_password=False), application_name="exp"))
     path = tmp_path / "exports" / "tasks"
     first_chunk = asyncio.Event()
@@ -180,6 +189,11 @@ async def test_a_connection_lost_mid_export_leaves_nothing_at_path(pg_engine: As
     async def kill_the_exporter() -> None:
         await first_chunk.wait()
         async with pg_engine.connect() as conn:
+            for _ in range(200):  # mid-stream: the backend waits for the client to read
+                query = "SELECT wait_event FROM pg_stat_activity WHERE application_name = 'exp'"
+                if (await conn.execute(text(query))).scalars().all() == ["ClientWrite"]:
+                    break
+                await asyncio.sleep(0.05)
             query = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'exp'"
             assert (await conn.execute(text(query))).scalars().all() == [True]
 

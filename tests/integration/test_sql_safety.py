@@ -168,6 +168,58 @@ async def test_a_colon_name_is_a_parameter_only_outside_quotes_and_comments(engi
         assert frame["n"].tolist() == [42]
 
 
+async def test_literals_are_read_as_postgresqls_lexer_reads_them(postgres_engine: AsyncEngine) -> None:
+    # A string goes on after a newline, an E'' string with its backslashes; a dollar tag
+    # may hold any character outside ASCII.
+    for query, expected in (
+        ("SELECT E'x'\n'\\' :x ' AS a", "x' :x "),
+        ("SELECT 'x' -- c\n' :x' AS a", "x :x"),
+        ("SELECT $€$ :x $€$ AS a", " :x "),
+        ("SELECT $٣$:x$٣$ AS a", ":x"),
+    ):
+        assert (await queries.sql(postgres_engine, query))["a"].tolist() == [expected], query
+
+
+@pytest.mark.parametrize("query", ["SELECT $:x AS a", "SELECT a$:x AS a FROM (SELECT 1 AS a$) AS t"])
+async def test_a_parameter_the_lexer_would_join_to_its_neighbour_is_refused(
+    postgres_engine: AsyncEngine, query: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r":x at line 1, column \d+ is not read as a parameter"):
+        await queries.sql(postgres_engine, query, {"x": 1})
+
+
+async def test_a_literal_read_differently_cannot_hide_a_call(postgres_engine: AsyncEngine) -> None:
+    """The attack of the first test again, the literal ending where only PostgreSQL sees it end."""
+    async with postgres_engine.begin() as conn:
+        await conn.execute(text(f"""CREATE TYPE public."{ODD_TYPE}" AS ENUM ('a')"""))
+    read_only = read_only_twin(postgres_engine)
+    try:
+        async with victim_table(postgres_engine) as victim, postgres_engine.connect() as other:
+            pid = (await other.execute(text("SELECT pg_backend_pid()"))).scalar()
+            # :x once as code, once where only PostgreSQL's lexer sees a literal: what goes in
+            # for it there must never end that literal.
+            attack = f"' ; SELECT pg_terminate_backend({pid}); DROP TABLE {victim}; --' AS b"
+            for query, shown in (
+                (f"""SELECT CAST(:x AS public."{ODD_TYPE}") AS v, E'x'\n'\\' :x ' AS a, {attack}""", "x' :x "),
+                (f"""SELECT CAST(:x AS public."{ODD_TYPE}") AS v, $€$ :x $€$ AS a, {attack}""", " :x "),
+            ):
+                for value in (None, "a"):
+                    frame = await queries.sql(read_only, query, {"x": value})
+                    assert frame["a"].tolist() == [shown]
+                    assert frame["v"].tolist() == [value] if value else frame["v"].isna().all()
+            assert (await other.execute(text("SELECT 1"))).scalar() == 1
+            assert await table_exists(postgres_engine, victim)
+    finally:
+        await read_only.dispose()
+        async with postgres_engine.begin() as conn:
+            await conn.execute(text(f"""DROP TYPE public."{ODD_TYPE}" """))
+
+
+async def test_a_nul_character_is_refused_before_anything_is_sent(engine: AsyncEngine) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"NUL character .* line 1, column 10"):
+        await queries.sql(engine, "SELECT 1 \x00; DROP TABLE tasks")
+
+
 async def test_a_parameter_inside_quotes_only_is_unused(engine: AsyncEngine) -> None:
     with pytest.raises(InvalidArgumentError, match="params has 'x', which the query does not use"):
         await queries.sql(engine, "SELECT ':x' AS a", {"x": 1})
@@ -229,8 +281,11 @@ async def test_a_function_that_writes_is_refused_by_the_read_only_transaction(pg
     assert (await queries.sql(pg_engine, "SELECT count(*) AS n FROM tasks"))["n"].tolist() == [1]
 
 
-async def test_a_read_only_connection_holds_nothing_after_a_call(pg_engine: AsyncEngine) -> None:
-    """A function may take a session-level advisory lock or set a session setting: both are gone after."""
+async def test_a_read_only_connection_holds_nothing_after_a_call(
+    postgres_engine: AsyncEngine, pg_engine: AsyncEngine
+) -> None:
+    """A function may take a session-level advisory lock or set a session setting: both are gone
+    after, a failed call included, behind PgBouncer too (whose next client would get the lock)."""
     async with pg_engine.begin() as conn:
         await conn.execute(
             text(
@@ -239,7 +294,9 @@ async def test_a_read_only_connection_holds_nothing_after_a_call(pg_engine: Asyn
                 "IF fail THEN RAISE EXCEPTION 'failed on purpose'; END IF; RETURN 1; END $$"
             )
         )
-    read_only = create_engine(pg_engine.url, read_only=True, pool_size=1, max_overflow=0)
+    read_only = create_engine(
+        postgres_engine.url, read_only=True, pooled=_pooled(postgres_engine), pool_size=1, max_overflow=0
+    )
     try:
         for fail in (False, True):
             if fail:
@@ -254,6 +311,29 @@ async def test_a_read_only_connection_holds_nothing_after_a_call(pg_engine: Asyn
                 assert held.scalar() == 0
             setting = await queries.sql(read_only, "SELECT current_setting('todo.sticky', true) AS s")
             assert setting["s"].fillna("").tolist() == [""]
+    finally:
+        await read_only.dispose()
+
+
+@pytest.mark.parametrize("ending", ["COMMIT", "END", "ROLLBACK", "ABORT"])
+async def test_a_read_only_session_cannot_end_its_transaction_and_write(
+    postgres_engine: AsyncEngine, ending: str
+) -> None:
+    read_only = read_only_twin(postgres_engine)
+    try:
+        async with victim_table(postgres_engine) as victim:
+            with pytest.raises(InvalidArgumentError, match="a statement ended the read-only transaction"):
+                async with session_scope(read_only) as session:
+                    await session.execute(text(ending))
+                    await session.execute(text(f"INSERT INTO {victim} VALUES (1)"))
+            with pytest.raises(InvalidArgumentError, match="a statement ended the read-only transaction"):
+                async with read_only.connect() as conn:
+                    await conn.execute(text(ending))
+                    await conn.execute(text(f"INSERT INTO {victim} VALUES (2)"))
+            async with postgres_engine.connect() as conn:
+                assert (await conn.execute(text(f"SELECT count(*) FROM {victim}"))).scalar() == 0
+            # The engine goes on, read-only.
+            assert (await queries.sql(read_only, "SELECT 1 AS a"))["a"].tolist() == [1]
     finally:
         await read_only.dispose()
 
@@ -313,6 +393,9 @@ async def test_standard_conforming_strings_off_is_refused(pg_engine: AsyncEngine
         "SELECT query_to_xml('DELETE FROM tasks RETURNING 1', true, false, '')",
         "SELECT nextval('some_sequence')",
         "SELECT ts_stat('SELECT to_tsvector(title) FROM tasks')",
+        "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
+        "SELECT * FROM crosstab('SELECT 1, 2, 3') AS t(a int, b int)",
+        "SELECT pg_stat_statements_reset()",
         "EXPLAIN ANALYSE SELECT 1",
         "EXPLAIN (ANALYZE TRUE, FORMAT JSON) SELECT 1",
     ],

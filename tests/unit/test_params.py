@@ -37,7 +37,8 @@ def _identifier() -> st.SearchStrategy[str]:
 
 
 def _dollar() -> st.SearchStrategy[str]:
-    return st.tuples(st.sampled_from(["", "t", "tag_1"]), CONTENT).map(
+    # PostgreSQL's lexer takes any character outside ASCII in a tag, a symbol or a digit too.
+    return st.tuples(st.sampled_from(["", "t", "tag_1", "é", "€", "٣x", "_…"]), CONTENT).map(
         lambda pair: f"${pair[0]}${pair[1].replace('$', '')}${pair[0]}$"
     )
 
@@ -58,6 +59,14 @@ FRAGMENT = st.one_of(
     _string("B"),
     _string("N"),
     _escape_string(),
+    # A string goes on after a newline (a comment may come between), keeping its kind.
+    st.tuples(st.sampled_from(["", "E", "U&"]), _no("'"), st.sampled_from(["\n", " -- c\n", "\n\n  "]), _no("'")).map(
+        lambda parts: (
+            f"{parts[0]}'{parts[1].replace(chr(92), chr(92) * 2) if parts[0] == 'E' else parts[1]}'"
+            f"{parts[2]}'{parts[3].replace(chr(92), chr(92) * 2) if parts[0] == 'E' else parts[3]}'"
+        )
+    ),
+    st.sampled_from(["E'x'\n'\\' :x '", "'a' --c\n':x'", "$€$ :x $€$", "$:x"]),
     _identifier(),
     _no('"').map(lambda body: f'U&"{body}"'),
     _dollar(),
