@@ -57,13 +57,39 @@ def mask_url(url: str | URL) -> str:
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every given secret (and its percent-decoded form) replaced by ``***``."""
+    """``text`` with every given secret (and its percent-decoded form) replaced by ``***``.
+
+    A secret is replaced where it stands whole: not where it is part of a longer word
+    (the password ``se`` leaves "service" alone), so a message stays readable and the
+    masks do not hint at the secret's length or letters.
+    """
     for secret in secrets:
         if not secret:
             continue
-        for form in {secret, unquote(secret)}:
-            text = text.replace(form, "***")
+        for form in sorted({secret, unquote(secret)}, key=len, reverse=True):
+            before = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+            after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+            text = re.sub(before + re.escape(form) + after, "***", text)
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+def _refuse_unencoded_at(raw: str) -> None:
+    """Refuse ``user:p@ss@host``: whatever is read as host or database would be part of the password.
+
+    The message shows the scheme and the user name only; nothing after the first ``:``
+    or ``@`` of the user part, which may be the password.
+    """
+    scheme, separator, rest = raw.partition("://")
+    if not separator:
+        return
+    authority_and_path = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if authority_and_path.count("@") < 2:
+        return
+    user = re.split(r"[:@/]", authority_and_path, maxsplit=1)[0]
+    raise SettingsError(
+        f"Database URL {scheme}://{user}:… has more than one '@' before its host: an '@' in the password "
+        "must be written percent-encoded; percent-encode it as %40 (and ':' '/' '?' '#' as %3A %2F %3F %23)."
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,8 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
 
     ``pooled=None`` detects Neon's ``-pooler`` hosts; ``True``/``False`` forces it.
     """
+    if isinstance(raw, str):
+        _refuse_unencoded_at(raw.strip())
     try:
         url = raw if isinstance(raw, URL) else make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:

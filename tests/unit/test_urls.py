@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 
@@ -152,10 +153,35 @@ def test_passwords_given_as_query_parameters_are_masked_too() -> None:
     assert "TOPSECRET" not in mask_url(make_url("postgresql://u@h/db?password=TOPSECRET"))
 
 
-def test_an_unencoded_at_in_the_password_is_refused_without_showing_it() -> None:
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://u:p@ssw0rd@h/db", "p@ssw0rd"),
+        ("postgresql://todo_app:Zq7@Xw9:Kp3@127.0.0.1:1/db", "Zq7@Xw9:Kp3"),
+        # The password holds a '/': the text after it would be read as the database.
+        ("postgresql://todo_app:se@cr3t/xyz@127.0.0.1:1/db", "se@cr3t/xyz"),
+        ("postgres://todo_app:a@b@c@127.0.0.1/db?sslmode=require", "a@b@c"),
+        ("postgresql+asyncpg://todo_app:x@/y@127.0.0.1/db", "x@/y"),
+    ],
+)
+def test_an_unencoded_at_in_the_password_is_refused_showing_nothing_of_it(url: str, secret: str) -> None:
     with pytest.raises(SettingsError, match="percent-encode it as %40") as exc:
-        parse_database_url("postgresql://u:p@ssw0rd@h/db")
-    assert "ssw0rd" not in str(exc.value)
+        parse_database_url(url)
+    message = str(exc.value)
+    scheme, rest = url.split("://", 1)
+    assert f"{scheme}://{rest.split(':', 1)[0]}:…" in message
+    for fragment in {secret, *secret.replace("/", "@").replace(":", "@").split("@")}:
+        if fragment:
+            assert not re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", message), (fragment, message)
+
+
+def test_scrub_replaces_whole_secrets_never_parts_of_other_words() -> None:
+    assert scrub("Name or service not known", "se") == "Name or service not known"
+    assert scrub("auth failed for se, see logs", "se") == "auth failed for ***, see logs"
+    assert scrub("password=hunter2;", "hunter2") == "password=***;"
+    assert scrub("x@pw:1", "@pw") == "x***:1"  # the secret's own edges are not word characters
+    assert scrub("hunter2hunter2", "hunter2") == "hunter2hunter2"
+    assert scrub("p%40ss and p@ss", "p%40ss") == "*** and ***"
 
 
 # --- ssl= (the asyncpg/SQLAlchemy spelling) and sslrootcert, as pasted from guides -------------
