@@ -1,11 +1,19 @@
-"""The todo-data command, run as users run it: a subprocess, on SQLite and PostgreSQL."""
+"""The todo-data command, on SQLite and PostgreSQL.
+
+Run in this process by typer's runner, with the working directory and environment a
+user's shell would give it: the same code from the command line on, without paying
+Python's start-up and the imports on each of the forty-odd runs. The console script
+itself, as users run it, is a subprocess in ``test_the_console_script_is_the_command``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,23 +21,47 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
 from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
 from tests.integration.scratch import scratch_url
 from todo_data import create_engine, migrations, queries, run, sample
+from todo_data.cli import app
+from todo_data.settings import get_settings
 from todo_data.testing import free_port
 
 
 def todo_data(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "todo_data.cli", *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    """``todo-data ARGS`` in ``cwd`` with ``env`` added to the environment, as its exit code and output."""
+    with contextlib.chdir(cwd):
+        get_settings.cache_clear()  # read again from this directory's .env and this environment
+        try:
+            result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+        finally:
+            get_settings.cache_clear()
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # Escaped the command: what the interpreter would print, and its exit code.
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["todo-data", *args], result.exit_code, result.stdout, stderr)
+
+
+def test_the_console_script_is_the_command(tmp_path: Path) -> None:
+    """The installed ``todo-data`` script and ``python -m todo_data.cli``, as a user's shell runs them."""
+    script = Path(sys.executable).with_name("todo-data")
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
+    for command in ([str(script)], [sys.executable, "-m", "todo_data.cli"]):
+        result = subprocess.run(
+            [*command, "report", "--database-url", url],
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert_one_line_failure(result, "migrat", "missing.db")
+        assert result.stdout == ""
 
 
 T = TypeVar("T")
