@@ -2,8 +2,9 @@
 
     uv run python benchmarks/sql_checks.py [--calls 300]
 
-- **parse**: the ``:name`` scan and PostgreSQL's parser (``read_statement``) on a
-  twelve-line analyst query, per call, next to the query's round trips.
+- **parse**: the ``:name`` scan, PostgreSQL's parser (``read_statement``), its lexer
+  confirming the placeholders, and the COPY parsed again as sent, on a twelve-line
+  analyst query, per call, next to the query's round trips.
 - **small query**: ``queries.sql`` on a read-only engine for a one-row query with a
   parameter, per call, on the direct and the pooled endpoint (a Neon-like cluster with
   PgBouncer started by todo_data.testing), and the same through asyncpg alone
@@ -64,7 +65,13 @@ async def main(calls: int) -> None:
     scanned = median_seconds(calls, lambda: scan(ANALYST_QUERY))
     numbered = scan(ANALYST_QUERY).render(lambda _name: "$1")
     parsed = median_seconds(calls, lambda: _sqlparse.read_statement(numbered))
-    print(f"scan {scanned * 1e6:.0f} µs, parse and check {parsed * 1e6:.0f} µs per call")
+    lexed = median_seconds(calls, lambda: _sqlparse.parameter_tokens(numbered))
+    copy = f"COPY (SELECT 1, * FROM (\n{numbered.rstrip().rstrip(';')}\n) AS _q) TO STDOUT (FORMAT 'binary')"
+    copied = median_seconds(calls, lambda: _sqlparse.check_copy(copy))
+    print(
+        f"scan {scanned * 1e6:.0f} µs, parse and check {parsed * 1e6:.0f} µs, placeholders lexed "
+        f"{lexed * 1e6:.0f} µs, COPY checked as sent {copied * 1e6:.0f} µs per call"
+    )
     cluster = start_cluster()
     bouncer = start_pgbouncer(cluster)
     try:
