@@ -7,6 +7,7 @@ the lock trace both read statements this way, never with regular expressions.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -254,6 +255,51 @@ def _option_on(arg: dict[str, Any] | None) -> bool:
     value: Any = next(iter(arg.values()), {})
     text = str(value.get("sval", "")) if isinstance(value, dict) else ""
     return text.lower() not in ("false", "off", "0", "no")
+
+
+# -- a read-only engine's transactions (database.create_engine) ------------------------------
+
+# Settings that make a transaction read-write, or the session's next ones (GUC names are
+# case-insensitive).
+_READ_ONLY_SETTINGS: Final = frozenset({"transaction_read_only", "default_transaction_read_only"})
+_SAVEPOINT_KINDS: Final = frozenset({"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"})
+_TRANSACTION_WORDS: Final = {"TRANS_STMT_START": "START TRANSACTION", "TRANS_STMT_PREPARE": "PREPARE TRANSACTION"}
+
+
+@functools.lru_cache(maxsize=1024)
+def leaves_read_only(sql: str) -> str | None:
+    """What in ``sql`` would end its transaction or make one read-write, in SQL's words; else None.
+
+    PostgreSQL accepts ``SET TRANSACTION READ WRITE`` (``SET transaction_read_only``,
+    ``RESET`` of it, ``BEGIN READ WRITE`` in a transaction) until the transaction's first
+    query, and ``COMMIT AND CHAIN`` begins a transaction that has had none: so any
+    ``BEGIN``, ``START TRANSACTION``, ``COMMIT``, ``ROLLBACK``, ``END``, ``ABORT``,
+    ``PREPARE TRANSACTION`` and any change of ``transaction_read_only`` or
+    ``default_transaction_read_only`` (also as ``SET TRANSACTION``/``SET SESSION
+    CHARACTERISTICS AS TRANSACTION READ WRITE``) is named. Savepoints are not. Text the
+    parser cannot read gives None: the server refuses it too. Cached: sessions repeat
+    their statements.
+    """
+    try:
+        found = [raw["stmt"] for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
+    except ParseError:
+        return None
+    for wrapped in found:
+        ((name, node),) = wrapped.items()
+        if name == "TransactionStmt" and node.get("kind") not in _SAVEPOINT_KINDS:
+            words = _TRANSACTION_WORDS.get(node.get("kind", ""), _kind(wrapped))
+            return f"{words} AND CHAIN" if node.get("chain") else words
+        if name != "VariableSetStmt":
+            continue
+        setting = str(node.get("name", ""))
+        if setting.lower() in _READ_ONLY_SETTINGS:
+            return f"SET {setting}"
+        for option in node.get("args", ()):
+            definition = option.get("DefElem", {})
+            value = definition.get("arg", {}).get("A_Const", {}).get("ival", {}).get("ival", 0)
+            if definition.get("defname") == "transaction_read_only" and not value:
+                return f"SET {setting} READ WRITE"
+    return None
 
 
 def parameter_tokens(sql: str) -> list[tuple[int, str]]:
