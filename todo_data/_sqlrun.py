@@ -21,6 +21,10 @@
   ``COPY`` travels on the simple protocol, so its whole text is parsed again before it is
   sent and must be one ``COPY`` statement. ``EXPLAIN`` and ``SHOW``, which ``COPY``
   cannot wrap, are fetched as rows on the extended protocol.
+- The SQL this module adds around the query names each function and type with its schema
+  (``pg_catalog.set_config``, ``pg_catalog.pg_advisory_unlock_all()``…): a function the
+  query calls may set ``search_path`` for the rest of the transaction, and a database's
+  owner may set it for every session, to put a decoy of the same name first.
 - SQLite: rows through the driver, typed from the values (SQLite has no column types).
 """
 
@@ -238,7 +242,7 @@ async def _release_session_state(driver: Any, *, failed: bool) -> None:
         return
     if failed:
         await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-    await driver.execute("SELECT pg_advisory_unlock_all()")
+    await driver.execute("SELECT pg_catalog.pg_advisory_unlock_all()")
 
 
 @asynccontextmanager
@@ -301,7 +305,9 @@ class PgQuery:
             for alias, column in zip(aliases, self.columns, strict=True)
         ]
         # On lines of their own: the statement may end in a comment.
-        select = f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM (\n{self.sql}\n) AS _q({', '.join(aliases)})"
+        select = (
+            f"SELECT {ROW_MARK}::pg_catalog.int4, {', '.join(values)} FROM (\n{self.sql}\n) AS _q({', '.join(aliases)})"
+        )
         _one_copy(select)
         return select
 
@@ -381,7 +387,8 @@ async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
     casts = {
         name: cast
         for name, parameter in zip(stmt.names, parameters, strict=True)
-        if parameter.name in _GUESSED_TYPES and (cast := _python_type_sql(stmt.values[name])) is not None
+        if (parameter.schema, parameter.name) in _GUESSED_TYPES
+        and (cast := _python_type_sql(stmt.values[name])) is not None
     }
     if casts:
         numbered = stmt.render(
@@ -407,32 +414,33 @@ async def _describe(driver: Any, sql: str) -> tuple[Any, Any]:
     return parameters, attributes
 
 
-# The types PostgreSQL gives a parameter it has nothing to infer from.
-_GUESSED_TYPES: Final = frozenset({"text", "unknown", "varchar"})
+# The types PostgreSQL gives a parameter it has nothing to infer from (not a type of the
+# same name in another schema).
+_GUESSED_TYPES: Final = frozenset({("pg_catalog", "text"), ("pg_catalog", "unknown"), ("pg_catalog", "varchar")})
 
 
 def _python_type_sql(value: object) -> str | None:
     """The PostgreSQL type of a Python value that is no text, or None for text, NULL and the rest."""
     if isinstance(value, bool):
-        return "boolean"
+        return "pg_catalog.bool"
     if isinstance(value, int):
-        return "bigint"
+        return "pg_catalog.int8"
     if isinstance(value, float):
-        return "double precision"
+        return "pg_catalog.float8"
     if isinstance(value, Decimal):
-        return "numeric"
+        return "pg_catalog.numeric"
     if isinstance(value, datetime):
-        return "timestamptz" if value.tzinfo is not None else "timestamp"
+        return "pg_catalog.timestamptz" if value.tzinfo is not None else "pg_catalog.timestamp"
     if isinstance(value, date):
-        return "date"
+        return "pg_catalog.date"
     if isinstance(value, time):
-        return "time"
+        return "pg_catalog.time"
     if isinstance(value, timedelta):
-        return "interval"
+        return "pg_catalog.interval"
     if isinstance(value, uuid.UUID):
-        return "uuid"
+        return "pg_catalog.uuid"
     if isinstance(value, bytes | bytearray | memoryview):
-        return "bytea"
+        return "pg_catalog.bytea"
     return None
 
 
@@ -441,8 +449,8 @@ def _pg_column(name: str, oid: int) -> PgColumn:
     if kind is not None:
         return PgColumn(name, kind, None)
     if oid == _NUMERIC_OID:
-        return PgColumn(name, Kind.FLOAT8, "float8")
-    return PgColumn(name, Kind.TEXT, "text")
+        return PgColumn(name, Kind.FLOAT8, "pg_catalog.float8")
+    return PgColumn(name, Kind.TEXT, "pg_catalog.text")
 
 
 def _type_sql(parameter: Any) -> str:
@@ -474,12 +482,12 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
         values.append(value)
         # Text is handed over as it is and parsed by PostgreSQL as the parameter's type;
         # anything else is encoded by asyncpg as that type, then turned into its text.
-        as_text = "text" if isinstance(value, str) else f"{type_sql}::text"
-        calls.append(f"set_config('{setting}', ${len(values)}::{as_text}, true)")
+        as_text = "pg_catalog.text" if isinstance(value, str) else f"{type_sql}::pg_catalog.text"
+        calls.append(f"pg_catalog.set_config('{setting}', ${len(values)}::{as_text}, true)")
         # A scalar subquery is an InitPlan, evaluated once; the outer CAST keeps it an
         # expression where a bare subquery would change the meaning (``= ANY(:ids)``).
         # Spaces around: nothing next to the placeholder can join what replaces it.
-        placeholders[name] = f" CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql}) "
+        placeholders[name] = f" CAST((SELECT pg_catalog.current_setting('{setting}')::{type_sql}) AS {type_sql}) "
     if calls:
         try:
             await driver.fetch(f"SELECT {', '.join(calls)}", *values)

@@ -7,13 +7,62 @@ test fails on the code before its fix.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import PostgresServer
 from tests.integration.test_sql_safety import read_only_twin, victim_table
-from todo_data import create_engine, session_scope
+from todo_data import create_engine, queries, session_scope
+from todo_data.database import about
 from todo_data.errors import InvalidArgumentError
+
+
+@asynccontextmanager
+async def created(engine: AsyncEngine, *objects: tuple[str, str]) -> AsyncIterator[None]:
+    """Each ``(create, drop)`` pair run as the attacker, the drops afterwards (newest first)."""
+    done: list[str] = []
+    try:
+        for create, drop in objects:
+            async with engine.begin() as conn:
+                await conn.execute(text(create))
+            done.append(drop)
+        yield
+    finally:
+        for drop in reversed(done):
+            async with engine.begin() as conn:
+                await conn.execute(text(drop))
+
+
+def one_connection_twin(engine: AsyncEngine) -> AsyncEngine:
+    """A read-only engine of one connection, so every call reuses what the last one left."""
+    return create_engine(engine.url, read_only=True, pooled=about(engine).target.pooled, pool_size=1, max_overflow=0)
+
+
+async def advisory_locks(engine: AsyncEngine, key: int) -> int:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"), {"k": key}
+        )
+        return int(found.scalar_one())
+
+
+async def end_sessions_holding(engine: AsyncEngine, key: int) -> None:
+    """Cleanup after a failure: a lock left on a server session behind PgBouncer outlives the engine."""
+    async with engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND objid = :k AND pid <> pg_backend_pid()"
+            ),
+            {"k": key},
+        )
+
 
 # -- a read-only session stays read-only ---------------------------------------------------------
 
@@ -108,3 +157,72 @@ async def test_read_only_cannot_be_switched_off_by_execution_options(postgres_en
                 assert (await conn.execute(text(f"SELECT count(*) FROM {victim}"))).scalar() == 0
     finally:
         await read_only.dispose()
+
+
+# -- queries.sql: the SQL it adds cannot be redirected ------------------------------------------
+
+
+async def test_a_search_path_a_view_sets_cannot_keep_its_lock_on_the_connection(postgres_engine: AsyncEngine) -> None:
+    """The view takes a session lock and puts ``public`` before ``pg_catalog`` for the rest of
+    the transaction, where a decoy ``pg_advisory_unlock_all`` waits for the cleanup."""
+    key = 4343
+    name = f"todo_attack_{uuid.uuid4().hex[:8]}"
+    read_only = one_connection_twin(postgres_engine)
+    try:
+        async with created(
+            postgres_engine,
+            (
+                f"CREATE FUNCTION public.{name}() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog', true); "
+                f"PERFORM pg_catalog.pg_advisory_lock({key}); RETURN 1; END $$",
+                f"DROP FUNCTION public.{name}()",
+            ),
+            (f"CREATE VIEW public.{name}_v AS SELECT public.{name}() AS k", f"DROP VIEW public.{name}_v"),
+            (
+                "CREATE FUNCTION public.pg_advisory_unlock_all() RETURNS void LANGUAGE sql AS $$ SELECT NULL::void $$",
+                "DROP FUNCTION public.pg_advisory_unlock_all()",
+            ),
+        ):
+            assert (await queries.sql(read_only, f"SELECT k FROM {name}_v"))["k"].tolist() == [1]
+            assert await advisory_locks(postgres_engine, key) == 0
+            chunks = [chunk async for chunk in queries.iter_sql(read_only, f"SELECT k FROM {name}_v")]
+            assert [chunk["k"].tolist() for chunk in chunks] == [[1]]
+            assert await advisory_locks(postgres_engine, key) == 0
+    finally:
+        await read_only.dispose()
+        await end_sessions_holding(postgres_engine, key)
+
+
+async def test_a_database_search_path_cannot_forge_the_values_or_skip_the_cleanup(
+    postgres_server: PostgresServer, pooled_url: str
+) -> None:
+    """The database's owner puts ``public`` first for every session, with decoys of the
+    functions queries.sql's own SQL calls: the values bound and the lock release stay real."""
+    url = postgres_server.scratch_url()
+    owner = create_engine(url)
+    key = 4344
+    try:
+        async with owner.begin() as conn:
+            database = make_url(url).database
+            for statement in (
+                f'ALTER DATABASE "{database}" SET search_path = public, pg_catalog',
+                "CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE sql AS $$ SELECT 'forged' $$",
+                "CREATE FUNCTION public.pg_advisory_unlock_all() RETURNS void LANGUAGE sql AS $$ SELECT NULL::void $$",
+                "CREATE FUNCTION public.take_lock() RETURNS int LANGUAGE sql "
+                f"AS $$ SELECT 1 FROM pg_catalog.pg_advisory_lock({key}) $$",
+            ):
+                await conn.execute(text(statement))
+        pooled = make_url(pooled_url).set(database=database)
+        for reader_url, is_pooled in ((url, False), (pooled, True)):
+            read_only = create_engine(reader_url, read_only=True, pooled=is_pooled, pool_size=1, max_overflow=0)
+            try:
+                frame = await queries.sql(
+                    read_only, "SELECT :x AS a, :n + 1 AS b, take_lock() AS c", {"x": "real", "n": 1}
+                )
+                assert frame.iloc[0].tolist() == ["real", 2, 1]
+                assert await advisory_locks(owner, key) == 0
+            finally:
+                await read_only.dispose()
+                await end_sessions_holding(owner, key)
+    finally:
+        await owner.dispose()
