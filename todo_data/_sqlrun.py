@@ -232,17 +232,29 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
 _SAVEPOINT: Final = "todo_data_read"
 
 
-async def _release_session_state(driver: Any, *, failed: bool) -> None:
-    """Release the session-level advisory locks a function the query read may have taken.
+# What a rollback leaves on the session: session-level advisory locks, and statements
+# PREPAREd in SQL (``from_sql``; the driver's own, prepared on the protocol, stay). One
+# round trip, on the simple protocol.
+_RELEASE: Final = """DO $$ DECLARE prepared text; BEGIN
+PERFORM pg_catalog.pg_advisory_unlock_all();
+FOR prepared IN SELECT s.name FROM pg_catalog.pg_prepared_statements AS s WHERE s.from_sql LOOP
+    EXECUTE pg_catalog.format('DEALLOCATE %I', prepared);
+END LOOP;
+END $$"""
 
-    The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`),
-    but a function or view it reads may; a rollback keeps such locks.
+
+async def _release_session_state(driver: Any, *, failed: bool) -> None:
+    """Release what a function the query read may have left on the session past the rollback.
+
+    The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`)
+    and run no ``PREPARE``, but a function or view it reads may take a session-level
+    advisory lock or ``EXECUTE 'PREPARE …'``; a rollback keeps both.
     """
     if driver.is_closed():
         return
     if failed:
         await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-    await driver.execute("SELECT pg_catalog.pg_advisory_unlock_all()")
+    await driver.execute(_RELEASE)
 
 
 @asynccontextmanager

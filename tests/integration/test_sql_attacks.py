@@ -20,7 +20,7 @@ from tests.conftest import PostgresServer
 from tests.integration.test_sql_safety import read_only_twin, victim_table
 from todo_data import create_engine, queries, session_scope
 from todo_data.database import about
-from todo_data.errors import InvalidArgumentError
+from todo_data.errors import InvalidArgumentError, QueryError
 
 
 @asynccontextmanager
@@ -226,3 +226,27 @@ async def test_a_database_search_path_cannot_forge_the_values_or_skip_the_cleanu
                 await end_sessions_holding(owner, key)
     finally:
         await owner.dispose()
+
+
+async def test_a_prepared_statement_a_function_made_is_gone_after_the_call(postgres_engine: AsyncEngine) -> None:
+    """A prepared statement outlives a rollback: on a pooled connection the next client would find it."""
+    name = f"todo_attack_{uuid.uuid4().hex[:8]}"
+    read_only = one_connection_twin(postgres_engine)
+    try:
+        async with created(
+            postgres_engine,
+            (
+                f"CREATE FUNCTION public.{name}() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+                f"EXECUTE 'PREPARE {name} AS SELECT 1'; RETURN 1; END $$",
+                f"DROP FUNCTION public.{name}()",
+            ),
+        ):
+            # After a call that returns and after one that fails once the function has run.
+            assert (await queries.sql(read_only, f"SELECT {name}() AS a"))["a"].tolist() == [1]
+            left = "SELECT count(*) AS n FROM pg_prepared_statements WHERE from_sql"
+            assert (await queries.sql(read_only, left))["n"].tolist() == [0]
+            with pytest.raises(QueryError, match="division by zero"):
+                await queries.sql(read_only, f"SELECT a FROM (SELECT {name}() AS a) AS s WHERE 1 / (a - 1) = 1")
+            assert (await queries.sql(read_only, left))["n"].tolist() == [0]
+    finally:
+        await read_only.dispose()
