@@ -466,10 +466,15 @@ def _pg_column(name: str, oid: int) -> PgColumn:
 
 
 def _type_sql(parameter: Any) -> str:
-    """A parameter's type as SQL: ``"pg_catalog"."int8"`` (arrays by their ``_int8`` name)."""
+    """A parameter's type as SQL: ``"pg_catalog"."int8"``.
+
+    asyncpg spells an array type's name as ``int8[]`` (its ``_int8`` without the
+    underscore); only a parameter asyncpg says is an array is named back that way: ``"x[]"``
+    is also a legal name for an enum, and ``_x`` may be another type, of the attacker's.
+    """
     name = str(parameter.name)
-    if name.endswith("[]"):
-        name = f"_{name[:-2]}"
+    if parameter.kind == "array":
+        name = f"_{name.removesuffix('[]')}"
     return f"{_quote(str(parameter.schema))}.{_quote(name)}"
 
 

@@ -250,3 +250,21 @@ async def test_a_prepared_statement_a_function_made_is_gone_after_the_call(postg
             assert (await queries.sql(read_only, left))["n"].tolist() == [0]
     finally:
         await read_only.dispose()
+
+
+async def test_a_type_named_like_an_array_is_not_read_as_another_type(postgres_engine: AsyncEngine) -> None:
+    """``"x[]"`` is a legal name for an enum; the value is not cast to the attacker's ``_x``."""
+    name = f"todo_attack_{uuid.uuid4().hex[:8]}"
+    read_only = read_only_twin(postgres_engine)
+    try:
+        async with created(
+            postgres_engine,
+            (f"""CREATE TYPE public."{name}[]" AS ENUM ('a', 'b')""", f'DROP TYPE public."{name}[]"'),
+            (f"CREATE DOMAIN public._{name} AS text CHECK (VALUE = 'never')", f"DROP DOMAIN public._{name}"),
+        ):
+            frame = await queries.sql(
+                read_only, f'SELECT :x::public."{name}[]" AS a, :y = ANY(:z) AS b', {"x": "a", "y": 2, "z": [1, 2]}
+            )
+            assert frame.iloc[0].tolist() == ["a", True]
+    finally:
+        await read_only.dispose()
