@@ -79,7 +79,7 @@ REFUSED_FUNCTIONS: Final = (
     "pg_cancel_backend",
     "pg_signal_backend",
     "pg_reload_conf",
-    "pg_rotate_logfile",
+    "pg_rotate_logfile*",  # adminpack's pg_rotate_logfile_old too
     "pg_log_backend_memory_contexts",
     "pg_promote",
     "pg_switch_wal",
@@ -101,6 +101,11 @@ REFUSED_FUNCTIONS: Final = (
     "pg_import_system_collations",
     "pg_backup_start",
     "pg_backup_stop",
+    "pg_start_backup",  # PostgreSQL 14 and older
+    "pg_stop_backup",
+    # They consume a replication slot's changes, which no rollback gives back.
+    "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes",
     "brin_summarize_*",
     "brin_desummarize_range",
     "gin_clean_pending_list",
@@ -115,6 +120,12 @@ REFUSED_FUNCTIONS: Final = (
     "crosstab*",
     "connectby",
     "pg_stat_statements_reset",
+    # Contrib: a SHARE lock that blocks every write to the table while it runs (amcheck),
+    # pages changed in place (pg_surgery, pg_visibility), SQL run in a session of its own.
+    "bt_index_parent_check",
+    "heap_force_*",
+    "pg_truncate_visibility_map",
+    "pg_background_*",
 )
 
 # Nodes that write or lock, wherever they appear (a data-modifying CTE, SELECT INTO,

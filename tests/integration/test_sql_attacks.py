@@ -268,3 +268,24 @@ async def test_a_type_named_like_an_array_is_not_read_as_another_type(postgres_e
             assert frame.iloc[0].tolist() == ["a", True]
     finally:
         await read_only.dispose()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM pg_logical_slot_get_changes('slot', NULL, NULL)",
+        "SELECT * FROM pg_catalog.pg_logical_slot_get_binary_changes('slot', NULL, NULL)",
+        "SELECT pg_start_backup('x')",
+        "SELECT pg_stop_backup()",
+        "SELECT pg_rotate_logfile_old()",
+        "SELECT bt_index_parent_check('tasks_pkey')",
+        "SELECT heap_force_kill('tasks', ARRAY['(0,1)'::tid])",
+        "SELECT pg_truncate_visibility_map('tasks')",
+        "SELECT pg_background_launch('DELETE FROM tasks')",
+    ],
+)
+async def test_more_functions_with_effects_outside_the_transaction_are_refused(
+    pg_engine: AsyncEngine, query: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="refused in read-only SQL"):
+        await queries.sql(pg_engine, query)
