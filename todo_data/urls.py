@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -42,7 +42,10 @@ _IGNORED_PARAMS: Final = {
     "krbsrvname",
     "fallback_application_name",
 }
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@?#]*):(?P<password>[^@]*)@", re.I)
+# user:password@ in text that may not parse: the password runs to the last '@' of the
+# word (an unencoded '@' in it must not leave its end visible), the user name may hold '@'.
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/?#\s]*):(?P<password>\S*)@", re.I)
+_SCHEME_USER = re.compile(r"\s*(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<user>[^:/@?#\s]*)", re.I)
 # libpq also takes secrets as query parameters (?password=…).
 _SECRET_PARAMS: Final = ("password", "sslpassword", "passfile")
 _SECRET_QUERY = re.compile(r"(?P<key>[?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&#]*", re.I)
@@ -57,12 +60,18 @@ def mask_url(url: str | URL) -> str:
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every given secret (and its percent-decoded form) replaced by ``***``."""
+    """``text`` with every given secret (and its percent-decoded and -encoded forms) replaced by ``***``.
+
+    Only whole: a secret is replaced where no letter or digit continues it, so a short
+    password masks itself, never part of another word ("Name or service not known").
+    """
     for secret in secrets:
         if not secret:
             continue
-        for form in {secret, unquote(secret)}:
-            text = text.replace(form, "***")
+        for form in {secret, unquote(secret), quote(secret, safe="")}:
+            start = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+            end = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+            text = re.sub(start + re.escape(form) + end, "***", text)
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
@@ -104,6 +113,8 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
 
     ``pooled=None`` detects Neon's ``-pooler`` hosts; ``True``/``False`` forces it.
     """
+    if isinstance(raw, str):
+        _refuse_several_at_signs(raw)
     try:
         url = raw if isinstance(raw, URL) else make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
@@ -170,6 +181,23 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
         connect_args=connect_args,
         pooled=is_neon_pooler_host(url.host) if pooled is None else pooled,
         tls=tls,
+    )
+
+
+def _refuse_several_at_signs(raw: str) -> None:
+    """Refuse a PostgreSQL URL with more than one ``@``, showing nothing after its user name.
+
+    Where the password ends is then a guess: libpq ends the user part at the first ``@``
+    and would look up what follows, a piece of the password, as the host name; SQLAlchemy
+    reads it differently. Refused before any network access.
+    """
+    found = _SCHEME_USER.match(raw)
+    if found is None or found["scheme"].lower() not in _POSTGRES_SCHEMES or raw.count("@", found.end()) < 2:
+        return
+    raise SettingsError(
+        f"Database URL '{found['scheme']}://{found['user']}…' holds more than one '@', so where its password "
+        "ends and its host begins is ambiguous: percent-encode each '@' in the password (or user name) as %40, "
+        "as in postgresql://user:p%40ss@host/db."
     )
 
 

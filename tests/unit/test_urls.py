@@ -153,7 +153,7 @@ def test_passwords_given_as_query_parameters_are_masked_too() -> None:
 
 
 def test_an_unencoded_at_in_the_password_is_refused_without_showing_it() -> None:
-    with pytest.raises(SettingsError, match="percent-encode it as %40") as exc:
+    with pytest.raises(SettingsError, match=r"percent-encode each '@' .* as %40") as exc:
         parse_database_url("postgresql://u:p@ssw0rd@h/db")
     assert "ssw0rd" not in str(exc.value)
 
@@ -259,3 +259,35 @@ def test_sslmode_require_with_a_root_certificate_verifies_the_ca_as_libpq_does()
 )
 def test_the_target_says_how_tls_is_used(query: str, tls: str) -> None:
     assert parse_database_url(f"postgresql://u:p@h/db{query}").tls == tls
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://todo_app:Zq7@Xw9:Kp3@127.0.0.1:1/db",
+        # libpq would look up "cr3t", a fragment of the password, as the host name.
+        "postgresql://todo_app:se@cr3t/xyz@127.0.0.1:1/db",
+        "postgres://todo_app:p@ss:w@rd@127.0.0.1/db?sslmode=require",
+        "postgresql://todo_app@Kp3:Xw9@127.0.0.1/db",
+    ],
+)
+def test_a_url_with_several_at_signs_is_refused_showing_nothing_after_the_user_name(url: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        parse_database_url(url)
+    message = str(refused.value)
+    assert "'postgres" in message and "todo_app" in message and "%40" in message
+    for fragment in ("Zq7", "Xw9", "Kp3", "cr3t", "xyz", "ss:w", "rd@", "127.0.0.1"):
+        assert fragment not in message, message
+
+
+def test_masking_hides_the_whole_password_of_a_url_with_several_at_signs() -> None:
+    assert mask_url("postgresql://todo_app:Zq7@Xw9:Kp3@h/db") == "postgresql://todo_app:***@h/db"
+    # An '@' in the user name (user@server, as Azure spells it): the password is still hidden.
+    assert mask_url("postgresql://todo_app@srv:Xw9@h/db") == "postgresql://todo_app@srv:***@h/db"
+
+
+def test_scrub_replaces_whole_secrets_never_parts_of_other_words() -> None:
+    assert scrub("[Errno -2] Name or service not known", "se") == "[Errno -2] Name or service not known"
+    assert scrub('password "se" rejected for se', "se") == 'password "***" rejected for ***'
+    assert scrub("at postgresql://u:p%40ss@h/db", "p@ss") == "at postgresql://u:***@h/db"
+    assert "Zq7" not in scrub("no route to Zq7@Xw9", "Zq7@Xw9") and "Xw9" not in scrub("Zq7@Xw9:", "Zq7@Xw9")
