@@ -235,7 +235,7 @@ _SAVEPOINT: Final = "todo_data_read"
 # What a rollback leaves on the session: session-level advisory locks, and statements
 # PREPAREd in SQL (``from_sql``; the driver's own, prepared on the protocol, stay). One
 # round trip, on the simple protocol.
-_RELEASE: Final = """DO $$ DECLARE prepared text; BEGIN
+_RELEASE: Final = """DO $$ DECLARE prepared pg_catalog.text; BEGIN
 PERFORM pg_catalog.pg_advisory_unlock_all();
 FOR prepared IN SELECT s.name FROM pg_catalog.pg_prepared_statements AS s WHERE s.from_sql LOOP
     EXECUTE pg_catalog.format('DEALLOCATE %I', prepared);

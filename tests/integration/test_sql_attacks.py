@@ -163,8 +163,9 @@ async def test_read_only_cannot_be_switched_off_by_execution_options(postgres_en
 
 
 async def test_a_search_path_a_view_sets_cannot_keep_its_lock_on_the_connection(postgres_engine: AsyncEngine) -> None:
-    """The view takes a session lock and puts ``public`` before ``pg_catalog`` for the rest of
-    the transaction, where a decoy ``pg_advisory_unlock_all`` waits for the cleanup."""
+    """The view takes a session lock, prepares a statement and puts ``public`` before
+    ``pg_catalog`` for the rest of the transaction, where decoys of ``pg_advisory_unlock_all``
+    and of the type ``text`` wait for the cleanup."""
     key = 4343
     name = f"todo_attack_{uuid.uuid4().hex[:8]}"
     read_only = one_connection_twin(postgres_engine)
@@ -174,7 +175,8 @@ async def test_a_search_path_a_view_sets_cannot_keep_its_lock_on_the_connection(
             (
                 f"CREATE FUNCTION public.{name}() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
                 "PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog', true); "
-                f"PERFORM pg_catalog.pg_advisory_lock({key}); RETURN 1; END $$",
+                f"PERFORM pg_catalog.pg_advisory_lock({key}); EXECUTE 'PREPARE {name} AS SELECT 1'; "
+                "RETURN 1; END $$",
                 f"DROP FUNCTION public.{name}()",
             ),
             (f"CREATE VIEW public.{name}_v AS SELECT public.{name}() AS k", f"DROP VIEW public.{name}_v"),
@@ -182,12 +184,16 @@ async def test_a_search_path_a_view_sets_cannot_keep_its_lock_on_the_connection(
                 "CREATE FUNCTION public.pg_advisory_unlock_all() RETURNS void LANGUAGE sql AS $$ SELECT NULL::void $$",
                 "DROP FUNCTION public.pg_advisory_unlock_all()",
             ),
+            ("CREATE TYPE public.text AS ENUM ('decoy')", "DROP TYPE public.text"),
         ):
+            prepared = "SELECT count(*) AS n FROM pg_prepared_statements WHERE from_sql"
             assert (await queries.sql(read_only, f"SELECT k FROM {name}_v"))["k"].tolist() == [1]
             assert await advisory_locks(postgres_engine, key) == 0
+            assert (await queries.sql(read_only, prepared))["n"].tolist() == [0]
             chunks = [chunk async for chunk in queries.iter_sql(read_only, f"SELECT k FROM {name}_v")]
             assert [chunk["k"].tolist() for chunk in chunks] == [[1]]
             assert await advisory_locks(postgres_engine, key) == 0
+            assert (await queries.sql(read_only, prepared))["n"].tolist() == [0]
     finally:
         await read_only.dispose()
         await end_sessions_holding(postgres_engine, key)
