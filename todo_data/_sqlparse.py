@@ -327,14 +327,19 @@ def parameter_tokens(sql: str) -> list[tuple[int, str]]:
 
 
 def check_copy(sql: str) -> None:
-    """Raise unless ``sql`` is one ``COPY (query) TO …`` whose query only reads (as :func:`read_statement`)."""
+    """Raise unless ``sql`` is one ``COPY (query) TO STDOUT`` whose query only reads (as :func:`read_statement`)."""
     try:
         found = [raw["stmt"] for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
     except ParseError as exc:
         raise QueryError(f"not valid SQL: {_parse_message(sql, exc)}", sqlstate="42601") from None
     if len(found) != 1 or "CopyStmt" not in found[0]:
         raise InvalidArgumentError(f"{len(found)} statements: {', '.join(_kind(node) for node in found)}")
-    _check_reads(found[0]["CopyStmt"].get("query", {}))
+    copy = found[0]["CopyStmt"]
+    if copy.get("is_from") or copy.get("is_program") or copy.get("filename") is not None:
+        # What the client receives, never a server file or program (which the server's
+        # privileges would allow for some roles).
+        raise InvalidArgumentError("a COPY that is not TO STDOUT")
+    _check_reads(copy.get("query", {}))
 
 
 def _parse_message(sql: str, exc: ParseError) -> str:
