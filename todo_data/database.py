@@ -405,13 +405,21 @@ def _refuse_read_write(_target: Any, options: dict[str, Any]) -> None:
         raise InvalidArgumentError(_READ_ONLY_OPTION.format(options["postgresql_readonly"]))
 
 
+def _described(sync_engine: Any) -> str:
+    """What a sync engine opens, for messages: also for ``engine.execution_options(...)``'s
+    proxy of it (an ``OptionEngine``), which the hooks receive as it is."""
+    while sync_engine not in _INFO and hasattr(sync_engine, "_proxied"):
+        sync_engine = sync_engine._proxied
+    return _INFO[sync_engine].target.describe()
+
+
 def _refuse_leaving_read_only(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
     """Refuse, before it is sent, a statement that would end the READ ONLY transaction or make one
     read-write (see :func:`todo_data._sqlparse.leaves_read_only`)."""
     found = _sqlparse.leaves_read_only(statement)
     if found is None:
         return
-    where = _INFO[conn.engine].target.describe()
+    where = _described(conn.engine)
     raise InvalidArgumentError(
         f"{found} is refused on a read-only engine ({where}): it runs every statement in a READ ONLY "
         "transaction, which no statement may end or make read-write; leave the transaction to the "
@@ -433,7 +441,7 @@ def _still_in_the_read_only_transaction(conn: Any, *_args: Any) -> None:
     if driver is None or driver.is_in_transaction():
         return
     conn.invalidate()
-    where = _INFO[conn.engine].target.describe()
+    where = _described(conn.engine)
     raise InvalidArgumentError(
         f"a statement ended the read-only transaction on {where}: a read-only engine runs every statement "
         "in a READ ONLY transaction, so COMMIT, ROLLBACK and END are refused; "

@@ -111,6 +111,16 @@ async def test_a_read_only_session_cannot_make_its_transaction_read_write(
         await read_only.dispose()
 
 
+async def test_the_refusal_is_the_same_through_an_engine_with_options(postgres_engine: AsyncEngine) -> None:
+    read_only = read_only_twin(postgres_engine)
+    try:
+        with pytest.raises(InvalidArgumentError, match="COMMIT is refused on a read-only engine"):
+            async with read_only.execution_options(logging_token="analysis").connect() as conn:
+                await conn.execute(text("COMMIT"))
+    finally:
+        await read_only.dispose()
+
+
 async def test_a_read_only_session_keeps_its_savepoints_and_settings(postgres_engine: AsyncEngine) -> None:
     read_only = read_only_twin(postgres_engine)
     try:
