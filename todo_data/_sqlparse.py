@@ -7,6 +7,7 @@ the lock trace both read statements this way, never with regular expressions.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ REFUSED_FUNCTIONS: Final = (
     "pg_cancel_backend",
     "pg_signal_backend",
     "pg_reload_conf",
-    "pg_rotate_logfile",
+    "pg_rotate_logfile*",  # adminpack's pg_rotate_logfile_old too
     "pg_log_backend_memory_contexts",
     "pg_promote",
     "pg_switch_wal",
@@ -100,6 +101,11 @@ REFUSED_FUNCTIONS: Final = (
     "pg_import_system_collations",
     "pg_backup_start",
     "pg_backup_stop",
+    "pg_start_backup",  # PostgreSQL 14 and older
+    "pg_stop_backup",
+    # They consume a replication slot's changes, which no rollback gives back.
+    "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes",
     "brin_summarize_*",
     "brin_desummarize_range",
     "gin_clean_pending_list",
@@ -114,6 +120,12 @@ REFUSED_FUNCTIONS: Final = (
     "crosstab*",
     "connectby",
     "pg_stat_statements_reset",
+    # Contrib: a SHARE lock that blocks every write to the table while it runs (amcheck),
+    # pages changed in place (pg_surgery, pg_visibility), SQL run in a session of its own.
+    "bt_index_parent_check",
+    "heap_force_*",
+    "pg_truncate_visibility_map",
+    "pg_background_*",
 )
 
 # Nodes that write or lock, wherever they appear (a data-modifying CTE, SELECT INTO,
@@ -256,6 +268,51 @@ def _option_on(arg: dict[str, Any] | None) -> bool:
     return text.lower() not in ("false", "off", "0", "no")
 
 
+# -- a read-only engine's transactions (database.create_engine) ------------------------------
+
+# Settings that make a transaction read-write, or the session's next ones (GUC names are
+# case-insensitive).
+_READ_ONLY_SETTINGS: Final = frozenset({"transaction_read_only", "default_transaction_read_only"})
+_SAVEPOINT_KINDS: Final = frozenset({"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"})
+_TRANSACTION_WORDS: Final = {"TRANS_STMT_START": "START TRANSACTION", "TRANS_STMT_PREPARE": "PREPARE TRANSACTION"}
+
+
+@functools.lru_cache(maxsize=1024)
+def leaves_read_only(sql: str) -> str | None:
+    """What in ``sql`` would end its transaction or make one read-write, in SQL's words; else None.
+
+    PostgreSQL accepts ``SET TRANSACTION READ WRITE`` (``SET transaction_read_only``,
+    ``RESET`` of it, ``BEGIN READ WRITE`` in a transaction) until the transaction's first
+    query, and ``COMMIT AND CHAIN`` begins a transaction that has had none: so any
+    ``BEGIN``, ``START TRANSACTION``, ``COMMIT``, ``ROLLBACK``, ``END``, ``ABORT``,
+    ``PREPARE TRANSACTION`` and any change of ``transaction_read_only`` or
+    ``default_transaction_read_only`` (also as ``SET TRANSACTION``/``SET SESSION
+    CHARACTERISTICS AS TRANSACTION READ WRITE``) is named. Savepoints are not. Text the
+    parser cannot read gives None: the server refuses it too. Cached: sessions repeat
+    their statements.
+    """
+    try:
+        found = [raw["stmt"] for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
+    except ParseError:
+        return None
+    for wrapped in found:
+        ((name, node),) = wrapped.items()
+        if name == "TransactionStmt" and node.get("kind") not in _SAVEPOINT_KINDS:
+            words = _TRANSACTION_WORDS.get(node.get("kind", ""), _kind(wrapped))
+            return f"{words} AND CHAIN" if node.get("chain") else words
+        if name != "VariableSetStmt":
+            continue
+        setting = str(node.get("name", ""))
+        if setting.lower() in _READ_ONLY_SETTINGS:
+            return f"SET {setting}"
+        for option in node.get("args", ()):
+            definition = option.get("DefElem", {})
+            value = definition.get("arg", {}).get("A_Const", {}).get("ival", {}).get("ival", 0)
+            if definition.get("defname") == "transaction_read_only" and not value:
+                return f"SET {setting} READ WRITE"
+    return None
+
+
 def parameter_tokens(sql: str) -> list[tuple[int, str]]:
     """Where PostgreSQL's lexer sees a ``$N`` placeholder in ``sql``, and its text.
 
@@ -270,14 +327,19 @@ def parameter_tokens(sql: str) -> list[tuple[int, str]]:
 
 
 def check_copy(sql: str) -> None:
-    """Raise unless ``sql`` is one ``COPY (query) TO …`` whose query only reads (as :func:`read_statement`)."""
+    """Raise unless ``sql`` is one ``COPY (query) TO STDOUT`` whose query only reads (as :func:`read_statement`)."""
     try:
         found = [raw["stmt"] for raw in json.loads(parse_sql_json(sql)).get("stmts", [])]
     except ParseError as exc:
         raise QueryError(f"not valid SQL: {_parse_message(sql, exc)}", sqlstate="42601") from None
     if len(found) != 1 or "CopyStmt" not in found[0]:
         raise InvalidArgumentError(f"{len(found)} statements: {', '.join(_kind(node) for node in found)}")
-    _check_reads(found[0]["CopyStmt"].get("query", {}))
+    copy = found[0]["CopyStmt"]
+    if copy.get("is_from") or copy.get("is_program") or copy.get("filename") is not None:
+        # What the client receives, never a server file or program (which the server's
+        # privileges would allow for some roles).
+        raise InvalidArgumentError("a COPY that is not TO STDOUT")
+    _check_reads(copy.get("query", {}))
 
 
 def _parse_message(sql: str, exc: ParseError) -> str:

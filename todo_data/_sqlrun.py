@@ -21,6 +21,10 @@
   ``COPY`` travels on the simple protocol, so its whole text is parsed again before it is
   sent and must be one ``COPY`` statement. ``EXPLAIN`` and ``SHOW``, which ``COPY``
   cannot wrap, are fetched as rows on the extended protocol.
+- The SQL this module adds around the query names each function and type with its schema
+  (``pg_catalog.set_config``, ``pg_catalog.pg_advisory_unlock_all()``…): a function the
+  query calls may set ``search_path`` for the rest of the transaction, and a database's
+  owner may set it for every session, to put a decoy of the same name first.
 - SQLite: rows through the driver, typed from the values (SQLite has no column types).
 """
 
@@ -228,17 +232,29 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
 _SAVEPOINT: Final = "todo_data_read"
 
 
-async def _release_session_state(driver: Any, *, failed: bool) -> None:
-    """Release the session-level advisory locks a function the query read may have taken.
+# What a rollback leaves on the session: session-level advisory locks, and statements
+# PREPAREd in SQL (``from_sql``; the driver's own, prepared on the protocol, stay). One
+# round trip, on the simple protocol.
+_RELEASE: Final = """DO $$ DECLARE prepared pg_catalog.text; BEGIN
+PERFORM pg_catalog.pg_advisory_unlock_all();
+FOR prepared IN SELECT s.name FROM pg_catalog.pg_prepared_statements AS s WHERE s.from_sql LOOP
+    EXECUTE pg_catalog.format('DEALLOCATE %I', prepared);
+END LOOP;
+END $$"""
 
-    The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`),
-    but a function or view it reads may; a rollback keeps such locks.
+
+async def _release_session_state(driver: Any, *, failed: bool) -> None:
+    """Release what a function the query read may have left on the session past the rollback.
+
+    The SQL itself may call no lock function (:data:`~todo_data._sqlparse.REFUSED_FUNCTIONS`)
+    and run no ``PREPARE``, but a function or view it reads may take a session-level
+    advisory lock or ``EXECUTE 'PREPARE …'``; a rollback keeps both.
     """
     if driver.is_closed():
         return
     if failed:
         await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-    await driver.execute("SELECT pg_advisory_unlock_all()")
+    await driver.execute(_RELEASE)
 
 
 @asynccontextmanager
@@ -301,7 +317,9 @@ class PgQuery:
             for alias, column in zip(aliases, self.columns, strict=True)
         ]
         # On lines of their own: the statement may end in a comment.
-        select = f"SELECT {ROW_MARK}::int4, {', '.join(values)} FROM (\n{self.sql}\n) AS _q({', '.join(aliases)})"
+        select = (
+            f"SELECT {ROW_MARK}::pg_catalog.int4, {', '.join(values)} FROM (\n{self.sql}\n) AS _q({', '.join(aliases)})"
+        )
         _one_copy(select)
         return select
 
@@ -381,7 +399,8 @@ async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
     casts = {
         name: cast
         for name, parameter in zip(stmt.names, parameters, strict=True)
-        if parameter.name in _GUESSED_TYPES and (cast := _python_type_sql(stmt.values[name])) is not None
+        if (parameter.schema, parameter.name) in _GUESSED_TYPES
+        and (cast := _python_type_sql(stmt.values[name])) is not None
     }
     if casts:
         numbered = stmt.render(
@@ -407,32 +426,33 @@ async def _describe(driver: Any, sql: str) -> tuple[Any, Any]:
     return parameters, attributes
 
 
-# The types PostgreSQL gives a parameter it has nothing to infer from.
-_GUESSED_TYPES: Final = frozenset({"text", "unknown", "varchar"})
+# The types PostgreSQL gives a parameter it has nothing to infer from (not a type of the
+# same name in another schema).
+_GUESSED_TYPES: Final = frozenset({("pg_catalog", "text"), ("pg_catalog", "unknown"), ("pg_catalog", "varchar")})
 
 
 def _python_type_sql(value: object) -> str | None:
     """The PostgreSQL type of a Python value that is no text, or None for text, NULL and the rest."""
     if isinstance(value, bool):
-        return "boolean"
+        return "pg_catalog.bool"
     if isinstance(value, int):
-        return "bigint"
+        return "pg_catalog.int8"
     if isinstance(value, float):
-        return "double precision"
+        return "pg_catalog.float8"
     if isinstance(value, Decimal):
-        return "numeric"
+        return "pg_catalog.numeric"
     if isinstance(value, datetime):
-        return "timestamptz" if value.tzinfo is not None else "timestamp"
+        return "pg_catalog.timestamptz" if value.tzinfo is not None else "pg_catalog.timestamp"
     if isinstance(value, date):
-        return "date"
+        return "pg_catalog.date"
     if isinstance(value, time):
-        return "time"
+        return "pg_catalog.time"
     if isinstance(value, timedelta):
-        return "interval"
+        return "pg_catalog.interval"
     if isinstance(value, uuid.UUID):
-        return "uuid"
+        return "pg_catalog.uuid"
     if isinstance(value, bytes | bytearray | memoryview):
-        return "bytea"
+        return "pg_catalog.bytea"
     return None
 
 
@@ -441,15 +461,20 @@ def _pg_column(name: str, oid: int) -> PgColumn:
     if kind is not None:
         return PgColumn(name, kind, None)
     if oid == _NUMERIC_OID:
-        return PgColumn(name, Kind.FLOAT8, "float8")
-    return PgColumn(name, Kind.TEXT, "text")
+        return PgColumn(name, Kind.FLOAT8, "pg_catalog.float8")
+    return PgColumn(name, Kind.TEXT, "pg_catalog.text")
 
 
 def _type_sql(parameter: Any) -> str:
-    """A parameter's type as SQL: ``"pg_catalog"."int8"`` (arrays by their ``_int8`` name)."""
+    """A parameter's type as SQL: ``"pg_catalog"."int8"``.
+
+    asyncpg spells an array type's name as ``int8[]`` (its ``_int8`` without the
+    underscore); only a parameter asyncpg says is an array is named back that way: ``"x[]"``
+    is also a legal name for an enum, and ``_x`` may be another type, of the attacker's.
+    """
     name = str(parameter.name)
-    if name.endswith("[]"):
-        name = f"_{name[:-2]}"
+    if parameter.kind == "array":
+        name = f"_{name.removesuffix('[]')}"
     return f"{_quote(str(parameter.schema))}.{_quote(name)}"
 
 
@@ -474,12 +499,12 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
         values.append(value)
         # Text is handed over as it is and parsed by PostgreSQL as the parameter's type;
         # anything else is encoded by asyncpg as that type, then turned into its text.
-        as_text = "text" if isinstance(value, str) else f"{type_sql}::text"
-        calls.append(f"set_config('{setting}', ${len(values)}::{as_text}, true)")
+        as_text = "pg_catalog.text" if isinstance(value, str) else f"{type_sql}::pg_catalog.text"
+        calls.append(f"pg_catalog.set_config('{setting}', ${len(values)}::{as_text}, true)")
         # A scalar subquery is an InitPlan, evaluated once; the outer CAST keeps it an
         # expression where a bare subquery would change the meaning (``= ANY(:ids)``).
         # Spaces around: nothing next to the placeholder can join what replaces it.
-        placeholders[name] = f" CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql}) "
+        placeholders[name] = f" CAST((SELECT pg_catalog.current_setting('{setting}')::{type_sql}) AS {type_sql}) "
     if calls:
         try:
             await driver.fetch(f"SELECT {', '.join(calls)}", *values)

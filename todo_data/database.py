@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
+from todo_data import _sqlparse
 from todo_data._interrupt import stoppable
 from todo_data._sqliteauth import read_only_authorizer
 from todo_data.errors import (
@@ -187,8 +188,8 @@ def create_engine(
         connect_args["prepared_statement_name_func"] = _unique_statement_name
     execution_options = dict(kwargs.pop("execution_options", {}))
     if read_only:
-        _refuse_autocommit(None, kwargs)
-        _refuse_autocommit(None, execution_options)
+        _refuse_read_write(None, kwargs)
+        _refuse_read_write(None, execution_options)
     if read_only and target.backend == "postgresql":
         execution_options["postgresql_readonly"] = True
     if execution_options:
@@ -213,10 +214,12 @@ def create_engine(
         event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     if read_only:
         # Options applied later (engine.execution_options(...), conn.execution_options(...))
-        # must not switch the transactions off: autocommit would begin none to be read-only.
-        event.listen(engine.sync_engine, "set_engine_execution_options", _refuse_autocommit)
-        event.listen(engine.sync_engine, "set_connection_execution_options", _refuse_autocommit)
+        # must not switch the transactions off: autocommit would begin none to be read-only,
+        # postgresql_readonly=False would begin them read-write.
+        event.listen(engine.sync_engine, "set_engine_execution_options", _refuse_read_write)
+        event.listen(engine.sync_engine, "set_connection_execution_options", _refuse_read_write)
     if read_only and target.backend == "postgresql":
+        event.listen(engine.sync_engine, "before_cursor_execute", _refuse_leaving_read_only)
         event.listen(engine.sync_engine, "after_cursor_execute", _still_in_the_read_only_transaction)
     if read_only and target.backend == "sqlite":
         # query_only on every checkout (a statement run on the connection may have turned
@@ -386,11 +389,42 @@ _READ_ONLY_AUTOCOMMIT = (
     "transaction to make read-only. Leave isolation_level out, or make an engine that may write "
     "(read_only=False)."
 )
+_READ_ONLY_OPTION = (
+    "read_only=True cannot be combined with postgresql_readonly={!r}: a read-only engine begins every "
+    "transaction read-only. Leave the option out, or make an engine that may write (read_only=False)."
+)
 
 
-def _refuse_autocommit(_target: Any, options: dict[str, Any]) -> None:
-    if str(options.get("isolation_level")) == "AUTOCOMMIT":
+def _refuse_read_write(_target: Any, options: dict[str, Any]) -> None:
+    """Refuse the options that would let a read-only engine's connection write."""
+    level = options.get("isolation_level")
+    # SQLAlchemy reads the level as level.replace("_", " ").upper(): "autocommit" is AUTOCOMMIT.
+    if isinstance(level, str) and level.replace("_", " ").upper() == "AUTOCOMMIT":
         raise InvalidArgumentError(_READ_ONLY_AUTOCOMMIT)
+    if "postgresql_readonly" in options and not options["postgresql_readonly"]:
+        raise InvalidArgumentError(_READ_ONLY_OPTION.format(options["postgresql_readonly"]))
+
+
+def _described(sync_engine: Any) -> str:
+    """What a sync engine opens, for messages: also for ``engine.execution_options(...)``'s
+    proxy of it (an ``OptionEngine``), which the hooks receive as it is."""
+    while sync_engine not in _INFO and hasattr(sync_engine, "_proxied"):
+        sync_engine = sync_engine._proxied
+    return _INFO[sync_engine].target.describe()
+
+
+def _refuse_leaving_read_only(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """Refuse, before it is sent, a statement that would end the READ ONLY transaction or make one
+    read-write (see :func:`todo_data._sqlparse.leaves_read_only`)."""
+    found = _sqlparse.leaves_read_only(statement)
+    if found is None:
+        return
+    where = _described(conn.engine)
+    raise InvalidArgumentError(
+        f"{found} is refused on a read-only engine ({where}): it runs every statement in a READ ONLY "
+        "transaction, which no statement may end or make read-write; leave the transaction to the "
+        "session, or use an engine that may write (read_only=False)"
+    )
 
 
 def _still_in_the_read_only_transaction(conn: Any, *_args: Any) -> None:
@@ -398,14 +432,16 @@ def _still_in_the_read_only_transaction(conn: Any, *_args: Any) -> None:
 
     SQLAlchemy begins the transaction and believes it open; a ``COMMIT``, ``ROLLBACK`` or
     ``PREPARE TRANSACTION`` sent as a statement ends it on the server, and asyncpg would
-    then run the next statement outside any transaction, where it may write. Whatever
-    ended it, the server says so (``is_in_transaction``), and the connection is dropped.
+    then run the next statement outside any transaction, where it may write.
+    :func:`_refuse_leaving_read_only` refuses those before they are sent; whatever else
+    ended it (text the parser could not read), the server says so (``is_in_transaction``),
+    and the connection is dropped.
     """
     driver = conn.connection.driver_connection
     if driver is None or driver.is_in_transaction():
         return
     conn.invalidate()
-    where = _INFO[conn.engine].target.describe()
+    where = _described(conn.engine)
     raise InvalidArgumentError(
         f"a statement ended the read-only transaction on {where}: a read-only engine runs every statement "
         "in a READ ONLY transaction, so COMMIT, ROLLBACK and END are refused; "

@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -42,7 +42,10 @@ _IGNORED_PARAMS: Final = {
     "krbsrvname",
     "fallback_application_name",
 }
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@?#]*):(?P<password>[^@]*)@", re.I)
+# user:password@ in text that may not parse: the password runs to the last '@' of the
+# word (an unencoded '@' in it must not leave its end visible), the user name may hold '@'.
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/?#\s]*):(?P<password>\S*)@", re.I)
+_SCHEME_USER = re.compile(r"\s*(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<user>[^:/@?#\s]*)", re.I)
 # libpq also takes secrets as query parameters (?password=…).
 _SECRET_PARAMS: Final = ("password", "sslpassword", "passfile")
 _SECRET_QUERY = re.compile(r"(?P<key>[?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&#]*", re.I)
@@ -57,39 +60,20 @@ def mask_url(url: str | URL) -> str:
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every given secret (and its percent-decoded form) replaced by ``***``.
+    """``text`` with every given secret (and its percent-decoded and -encoded forms) replaced by ``***``.
 
-    A secret is replaced where it stands whole: not where it is part of a longer word
-    (the password ``se`` leaves "service" alone), so a message stays readable and the
-    masks do not hint at the secret's length or letters.
+    Only whole: a secret is replaced where no letter or digit continues it, so a short
+    password masks itself, never part of another word ("Name or service not known").
     """
     for secret in secrets:
         if not secret:
             continue
-        for form in sorted({secret, unquote(secret)}, key=len, reverse=True):
-            before = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
-            after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
-            text = re.sub(before + re.escape(form) + after, "***", text)
+        # Longest first: a form inside another must not leave the rest of it showing.
+        for form in sorted({secret, unquote(secret), quote(secret, safe="")}, key=len, reverse=True):
+            start = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+            end = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+            text = re.sub(start + re.escape(form) + end, "***", text)
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-
-
-def _refuse_unencoded_at(raw: str) -> None:
-    """Refuse ``user:p@ss@host``: whatever is read as host or database would be part of the password.
-
-    The message shows the scheme and the user name only; nothing after the first ``:``
-    or ``@`` of the user part, which may be the password.
-    """
-    scheme, separator, rest = raw.partition("://")
-    if not separator:
-        return
-    authority_and_path = re.split(r"[?#]", rest, maxsplit=1)[0]
-    if authority_and_path.count("@") < 2:
-        return
-    user = re.split(r"[:@/]", authority_and_path, maxsplit=1)[0]
-    raise SettingsError(
-        f"Database URL {scheme}://{user}:… has more than one '@' before its host: an '@' in the password "
-        "must be written percent-encoded; percent-encode it as %40 (and ':' '/' '?' '#' as %3A %2F %3F %23)."
-    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +115,7 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
     ``pooled=None`` detects Neon's ``-pooler`` hosts; ``True``/``False`` forces it.
     """
     if isinstance(raw, str):
-        _refuse_unencoded_at(raw.strip())
+        _refuse_several_at_signs(raw)
     try:
         url = raw if isinstance(raw, URL) else make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
@@ -198,6 +182,23 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
         connect_args=connect_args,
         pooled=is_neon_pooler_host(url.host) if pooled is None else pooled,
         tls=tls,
+    )
+
+
+def _refuse_several_at_signs(raw: str) -> None:
+    """Refuse a PostgreSQL URL with more than one ``@``, showing nothing after its user name.
+
+    Where the password ends is then a guess: libpq ends the user part at the first ``@``
+    and would look up what follows, a piece of the password, as the host name; SQLAlchemy
+    reads it differently. Refused before any network access.
+    """
+    found = _SCHEME_USER.match(raw)
+    if found is None or found["scheme"].lower() not in _POSTGRES_SCHEMES or raw.count("@", found.end()) < 2:
+        return
+    raise SettingsError(
+        f"Database URL '{found['scheme']}://{found['user']}…' holds more than one '@', so where its password "
+        "ends and its host begins is ambiguous: percent-encode each '@' in the password (or user name) as %40, "
+        "as in postgresql://user:p%40ss@host/db."
     )
 
 

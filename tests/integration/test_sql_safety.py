@@ -322,11 +322,11 @@ async def test_a_read_only_session_cannot_end_its_transaction_and_write(
     read_only = read_only_twin(postgres_engine)
     try:
         async with victim_table(postgres_engine) as victim:
-            with pytest.raises(InvalidArgumentError, match="a statement ended the read-only transaction"):
+            with pytest.raises(InvalidArgumentError, match=r"(COMMIT|ROLLBACK) is refused on a read-only engine"):
                 async with session_scope(read_only) as session:
                     await session.execute(text(ending))
                     await session.execute(text(f"INSERT INTO {victim} VALUES (1)"))
-            with pytest.raises(InvalidArgumentError, match="a statement ended the read-only transaction"):
+            with pytest.raises(InvalidArgumentError, match=r"(COMMIT|ROLLBACK) is refused on a read-only engine"):
                 async with read_only.connect() as conn:
                     await conn.execute(text(ending))
                     await conn.execute(text(f"INSERT INTO {victim} VALUES (2)"))
