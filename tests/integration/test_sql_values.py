@@ -126,7 +126,8 @@ NUMERICS = """
 SELECT '1e400'::numeric AS big, '-1e400'::numeric AS small, '1e-400'::numeric AS tiny,
        'NaN'::numeric AS nan, 'Infinity'::numeric AS inf, '-Infinity'::numeric AS ninf,
        12.345::numeric AS plain, '-0'::numeric AS zero, 0.1::numeric(30, 28) AS tenth,
-       '9007199254740993'::numeric AS halfway, CAST(NULL AS numeric) AS missing
+       '9007199254740993'::numeric AS halfway, 123456::numeric(5, -2) AS rounded,
+       ('9' || repeat('0', 300))::numeric / 7 AS wide, CAST(NULL AS numeric) AS missing
 """
 
 
@@ -149,6 +150,8 @@ async def test_a_numeric_beyond_float_range_reads_as_inf_never_failing_the_query
     assert (row["big"], row["small"], row["tiny"]) == (math.inf, -math.inf, 0.0)
     assert math.isnan(row["nan"]) and (row["inf"], row["ninf"]) == (math.inf, -math.inf)
     assert (row["plain"], row["zero"], row["tenth"], row["halfway"]) == (12.345, 0.0, 0.1, 2.0**53)
+    assert row["rounded"] == 123_500.0  # a negative scale
+    assert math.isclose(row["wide"], 9e300 / 7, rel_tol=1e-15)  # 300 digits before the point, 20 after
     assert math.copysign(1, row["zero"]) == 1.0
     assert row["missing"] is None or math.isnan(row["missing"])
     assert sorted(warnings_given) == ["big", "small"]
