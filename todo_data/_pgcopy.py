@@ -116,8 +116,12 @@ _MAX_NANOSECOND_MICROS: Final = (2**63 - 1) // 1000
 # The sign word of a binary numeric (PostgreSQL's numeric_send).
 _NUMERIC_POSITIVE, _NUMERIC_NEGATIVE = 0x0000, 0x4000
 _NUMERIC_SPECIAL: Final = {0xC000: np.nan, 0xD000: np.inf, 0xF000: -np.inf}  # NaN, ±Infinity
-# Each base-10000 digit of a numeric as its four ASCII decimal digits.
-_DIGIT_QUADS: Final = np.frombuffer("".join(f"{n:04d}" for n in range(10_000)).encode(), dtype=np.uint8).reshape(-1, 4)
+# The powers of ten a double holds exactly.
+_POWERS_OF_TEN: Final = np.array([10.0**power for power in range(23)])
+# Each base-10000 digit of a numeric as its four ASCII decimal digits, one uint32; a sign
+# and three zeros, the same way.
+_DIGIT_QUADS: Final = np.frombuffer("".join(f"{n:04d}" for n in range(10_000)).encode(), dtype="<u4")
+_PLUS_ZEROS, _MINUS_ZEROS = (int.from_bytes(sign.encode(), "little") for sign in ("+000", "-000"))
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Zero bytes after each batch so that fixed-size reads at any field stay in the buffer.
@@ -478,13 +482,15 @@ def _numeric(data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDA
 
     A numeric is an int16 count of base-10000 digits, an int16 weight (the power of 10000
     of the first digit), an int16 sign (or NaN, ±Infinity), an int16 display scale, then
-    the digits. Each is written out as decimal text (``-DDDD…DDDDe+XXXXXX``) and parsed by
-    Arrow, which rounds correctly whatever the number of digits: the same float64
-    PostgreSQL's own ``::float8`` gives.
+    the digits. Short ones are computed exactly in numpy; the others are written out as
+    decimal text (``-DDDD…DDDDe+XXXXXX``) and parsed by Arrow, which rounds correctly
+    whatever the number of digits: the same float64 PostgreSQL's own ``::float8`` gives.
     """
-    int16 = _view(data, ">i2", 2)
-    count = np.where(valid, int16[at], 0).astype(np.int64)
-    sign = np.where(valid, _view(data, ">u2", 2)[at + 4], _NUMERIC_POSITIVE)
+    # The header (count, weight, sign, display scale) and the first four digits, as two
+    # big-endian words: two gathers, then shifts.
+    header = np.where(valid, _view(data, ">u8", 8)[at], 0).astype(np.uint64)
+    count = (header >> np.uint64(48)).astype(np.int64)
+    sign = (header >> np.uint64(16) & np.uint64(0xFFFF)).astype(np.int64)
     values = np.zeros(len(at))
     known = (sign == _NUMERIC_POSITIVE) | (sign == _NUMERIC_NEGATIVE)
     for word, value in _NUMERIC_SPECIAL.items():
@@ -497,8 +503,25 @@ def _numeric(data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDA
     if not len(finite):
         return Column(values, valid)
     count = count[finite]
-    weight = int16[at[finite] + 2].astype(np.int64)
-    values[finite] = _decimal_text(data, at[finite], count, weight, sign[finite] == _NUMERIC_NEGATIVE)
+    weight = (header[finite] >> np.uint64(32) & np.uint64(0xFFFF)).astype(np.uint16).view(np.int16).astype(np.int64)
+    negative = sign[finite] == _NUMERIC_NEGATIVE
+    # Up to 4 digits are an integer below 10**16; when it is below 2**53 and the power of
+    # ten at most 22, both are exact doubles and one multiplication or division rounds
+    # correctly (Clinger's fast path): most numerics. The others are parsed as text.
+    first = _view(data, ">u8", 8)[at[finite] + 8].astype(np.uint64)
+    first >>= (np.uint64(16) * (4 - np.minimum(count, 4))).astype(np.uint64)  # only its own digits
+    mantissa = np.zeros(len(finite), dtype=np.int64)
+    for place in range(4):  # the last digit first
+        mantissa += (first >> np.uint64(16 * place) & np.uint64(0xFFFF)).astype(np.int64) * 10_000**place
+    exponent = 4 * (weight - count + 1)
+    fast = (count <= 4) & (mantissa <= 2**53) & (np.abs(exponent) <= 22)
+    scale = _POWERS_OF_TEN[np.minimum(np.abs(exponent), 22)]
+    quick = np.where(exponent >= 0, mantissa * scale, mantissa / scale)
+    values[finite] = np.where(negative, -quick, quick)
+    slow = ~fast
+    if slow.any():
+        rest = finite[slow]
+        values[rest] = _decimal_text(data, at[rest], count[slow], weight[slow], negative[slow])
     return Column(values, valid, unrepresentable=int(np.count_nonzero(np.isinf(values[finite]))))
 
 
@@ -509,29 +532,37 @@ def _decimal_text(
     weight: npt.NDArray[np.int64],
     negative: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.float64]:
-    """The numerics at ``at`` (``count`` digits each) parsed from their decimal text."""
-    n = len(at)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(9 + 4 * count, out=offsets[1:])  # sign, 4 per digit, "e", exponent sign, 6 digits
-    text = np.empty(int(offsets[-1]), dtype=np.uint8)
-    begin = offsets[:-1]
-    text[begin] = np.where(negative, ord("-"), ord("+"))
-    owner = np.repeat(np.arange(n), count)
-    place = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
-    digits = _view(data, ">i2", 2)[at[owner] + 8 + 2 * place].astype(np.int64)
-    if ((digits < 0) | (digits > 9_999)).any():
-        raise CopyFormatError("a numeric value has a digit outside 0-9999")
-    text[(begin[owner] + 1 + 4 * place)[:, None] + np.arange(4)] = _DIGIT_QUADS[digits]
-    exponent = 4 * (weight - count + 1)  # the power of ten of the last digit's units
-    tail = begin + 1 + 4 * count
-    text[tail] = ord("e")
-    text[tail + 1] = np.where(exponent < 0, ord("-"), ord("+"))
+    """The numerics at ``at`` (``count`` digits each) parsed from their decimal text.
+
+    Each is ``±000DDDD…DDDDe±HHLLLL``: its digits, then the power of ten of the last one's
+    units (|power| < 270,000). Numerics of as many digits are the rows of one array of
+    4-byte words, which Arrow reads as fixed-width strings.
+    """
+    int16 = _view(data, ">i2", 2)
+    exponent = 4 * (weight - count + 1)
     magnitude = np.abs(exponent)
-    for power in range(6):  # |exponent| is at most 4 * (32767 + 32767)
-        text[tail + 7 - power] = ord("0") + magnitude // 10**power % 10
-    strings = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
-    parsed: npt.NDArray[np.float64] = pc.cast(strings, pa.float64()).to_numpy()
-    return parsed
+    high = magnitude // 10_000
+    power = (ord("e") | np.where(exponent < 0, ord("-"), ord("+")) << 8 | (ord("0") + high // 10) << 16) | (
+        ord("0") + high % 10
+    ) << 24
+    values = np.empty(len(at))
+    for digits_count in np.unique(count).tolist():
+        rows = np.flatnonzero(count == digits_count)
+        digits = int16[(at[rows] + 8)[:, None] + np.arange(0, 2 * digits_count, 2)]
+        if ((digits < 0) | (digits > 9_999)).any():
+            raise CopyFormatError("a numeric value has a digit outside 0-9999")
+        words = np.empty((len(rows), digits_count + 3), dtype="<u4")
+        words[:, 0] = np.where(negative[rows], _MINUS_ZEROS, _PLUS_ZEROS)
+        words[:, 1:-2] = _DIGIT_QUADS[digits]
+        words[:, -2] = power[rows]
+        words[:, -1] = _DIGIT_QUADS[magnitude[rows] % 10_000]
+        width = 4 * (digits_count + 3)
+        offsets = np.arange(0, width * len(rows) + 1, width, dtype=np.int64)
+        strings = pa.Array.from_buffers(
+            pa.large_string(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(words)]
+        )
+        values[rows] = pc.cast(strings, pa.float64()).to_numpy()
+    return values
 
 
 def _text(

@@ -341,7 +341,15 @@ NUMERICS = [
     "-0.001",
     "0.1",
     "99999999",
-    "9007199254740993",  # 2**53 + 1: halfway, rounds to even
+    "9007199254740992",  # 2**53: still computed exactly
+    "9007199254740993",  # 2**53 + 1: halfway, rounds to even (parsed as text)
+    "9007199254740991e-22",  # the fast path's smallest power of ten...
+    "9007199254740991e-23",  # ... and beyond it
+    "1e22",
+    "1e23",  # not a double: rounds
+    "0.0001",
+    "-12.5e-20",
+    "12345678901234567",  # five base-10000 digits
     "9007199254740993" + "0" * 1000 + "1e-1001",  # a hair above halfway, 1000 digits later
     "123456789.123456789012345678901234567890",
     "1.7976931348623157e308",  # float64's largest
