@@ -18,7 +18,9 @@ row (``memory_usage(deep=True)``). Two workloads:
   difference is the server's sort;
 - a mixed-type query (int, float, numeric, bool, text, uuid, timestamptz, date, NULLs):
   ``queries.sql`` against ADBC and pandas.read_sql on the same SQL, and its binary COPY to
-  nowhere (the floor: computing the expressions is most of this query's cost).
+  nowhere (the floor: computing the expressions is most of this query's cost);
+- the values of issue 16 (numerics of 20 digits and of a few, intervals of days and of
+  months, dates, timestamps): ``queries.sql`` and its binary COPY to nowhere.
 
 Then GROUP BY in SQL against the same aggregation in pandas. Timing is noisy on shared
 machines: compare ratios from one run.
@@ -51,6 +53,14 @@ MIXED = (
     " length(description) AS description_length"  # int4 with NULLs
     " FROM tasks"
 )
+VALUES = (
+    "SELECT length(title)::numeric / 3 AS third,"  # numeric of 20 significant digits
+    " (length(title) / 7.0)::numeric(12, 4) AS ratio,"  # numeric of a few
+    " updated_at - created_at AS age,"  # interval: days and time
+    " make_interval(months => length(title)) AS months,"  # interval: months
+    " (created_at AT TIME ZONE 'UTC')::date AS day, created_at"  # date, timestamptz
+    " FROM tasks"
+)
 LOADERS = (
     "tasks_frame",
     "adbc_idtext",
@@ -65,6 +75,8 @@ LOADERS = (
     "sql_mixed",
     "adbc_mixed",
     "read_sql_mixed",
+    "copy_values",
+    "sql_values",
 )
 
 
@@ -131,6 +143,8 @@ def loader(name: str, url: str) -> Callable[[], Any]:
         return lambda: loop.run_until_complete(queries.tasks_frame(async_engine))
     if name == "sql_mixed":
         return lambda: loop.run_until_complete(queries.sql(async_engine, MIXED))
+    if name == "sql_values":
+        return lambda: loop.run_until_complete(queries.sql(async_engine, VALUES))
     if name == "orm":
         import pandas as pd
 
@@ -140,8 +154,13 @@ def loader(name: str, url: str) -> Callable[[], Any]:
                 return pd.DataFrame([task.model_dump() for task in rows])
 
         return lambda: loop.run_until_complete(orm())
-    if name in ("copy_binary", "copy_unordered", "copy_mixed"):
-        copied = {"copy_binary": QUERY, "copy_unordered": QUERY.replace(UNORDERED, ""), "copy_mixed": MIXED}[name]
+    if name in ("copy_binary", "copy_unordered", "copy_mixed", "copy_values"):
+        copied = {
+            "copy_binary": QUERY,
+            "copy_unordered": QUERY.replace(UNORDERED, ""),
+            "copy_mixed": MIXED,
+            "copy_values": VALUES,
+        }[name]
 
         async def copy() -> int:
             received = 0

@@ -30,6 +30,7 @@ from todo_data.errors import ReadReplicaError as ReadReplicaError
 from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
 from todo_data.errors import SettingsError as SettingsError
 from todo_data.errors import TodoDataError as TodoDataError
+from todo_data.errors import TodoDataWarning as TodoDataWarning
 
 if TYPE_CHECKING:
     from todo_data import checks as checks
@@ -78,6 +79,7 @@ __all__ = [
     "SchemaNotReadyError",
     "SettingsError",
     "TodoDataError",
+    "TodoDataWarning",
     *_LAZY,
 ]
 

@@ -20,6 +20,11 @@ copied once, in C, into ``large_string``), after putting the rows in the order a
 ``ORDER BY`` on fixed-width columns would give, if asked: reordering the views costs 16
 bytes a value, and spares the server a sort that costs it about as much as sending the
 rows. No Python object is made per value.
+
+Values are never wrapped: intervals keep their months, days and time apart (Arrow's
+``month_day_nano``), numerics are read as the nearest float64, and a value the Arrow type
+cannot hold (±infinity dates and timestamps, instants past int64 microseconds since 1970,
+a numeric beyond float64) is counted in :attr:`CopyDecoder.unrepresentable`.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"
     DATE = "date"
     INTERVAL = "interval"
+    NUMERIC = "numeric"
 
 
-#: Bytes of each fixed-width kind (text is variable).
+#: Bytes of each fixed-width kind (text and numeric are variable).
 WIDTH: Final = {
     Kind.INT2: 2,
     Kind.INT4: 4,
@@ -68,8 +74,8 @@ WIDTH: Final = {
     Kind.INTERVAL: 16,
 }
 
-#: The Arrow type of each kind: integers widen to int64, floats to float64, intervals
-#: count a month as 30 days (as PostgreSQL's ``extract(epoch from ...)`` does).
+#: The Arrow type of each kind: integers widen to int64, floats and numerics to float64,
+#: intervals keep PostgreSQL's months, days and microseconds (as nanoseconds).
 ARROW_TYPE: Final = {
     Kind.INT2: pa.int64(),
     Kind.INT4: pa.int64(),
@@ -82,7 +88,17 @@ ARROW_TYPE: Final = {
     Kind.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
     Kind.TIMESTAMP: pa.timestamp("us"),
     Kind.DATE: pa.date32(),
-    Kind.INTERVAL: pa.duration("us"),
+    Kind.INTERVAL: pa.month_day_nano_interval(),
+    Kind.NUMERIC: pa.float64(),
+}
+
+#: Why a kind may hold values its Arrow type cannot, and what they read as instead.
+UNREPRESENTABLE: Final = {
+    Kind.TIMESTAMPTZ: "missing (±infinity, or after 294247-01-10: beyond Arrow's timestamp[us])",
+    Kind.TIMESTAMP: "missing (±infinity, or after 294247-01-10: beyond Arrow's timestamp[us])",
+    Kind.DATE: "missing (±infinity: no date holds it)",
+    Kind.INTERVAL: "missing (more than 2**31 days once its time is carried into days: beyond month_day_nano)",
+    Kind.NUMERIC: "±inf (a numeric beyond float64's ±1.8e308)",
 }
 
 SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
@@ -94,6 +110,18 @@ TRAILER: Final = b"\xff\xff"
 PG_EPOCH_US: Final = 946_684_800_000_000
 PG_EPOCH_DAYS: Final = 10_957
 _US_PER_DAY: Final = 86_400_000_000
+# Arrow's interval layout; a time part beyond this many microseconds overflows its nanoseconds.
+MONTH_DAY_NANO: Final = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanoseconds", "<i8")])
+_MAX_NANOSECOND_MICROS: Final = (2**63 - 1) // 1000
+# The sign word of a binary numeric (PostgreSQL's numeric_send).
+_NUMERIC_POSITIVE, _NUMERIC_NEGATIVE = 0x0000, 0x4000
+_NUMERIC_SPECIAL: Final = {0xC000: np.nan, 0xD000: np.inf, 0xF000: -np.inf}  # NaN, ±Infinity
+# The powers of ten a double holds exactly.
+_POWERS_OF_TEN: Final = np.array([10.0**power for power in range(23)])
+# Each base-10000 digit of a numeric as its four ASCII decimal digits, one uint32; a sign
+# and three zeros, the same way.
+_DIGIT_QUADS: Final = np.frombuffer("".join(f"{n:04d}" for n in range(10_000)).encode(), dtype="<u4")
+_PLUS_ZEROS, _MINUS_ZEROS = (int.from_bytes(sign.encode(), "little") for sign in ("+000", "-000"))
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Zero bytes after each batch so that fixed-size reads at any field stay in the buffer.
@@ -115,15 +143,18 @@ class Column:
     """One column of a batch, decoded into numpy, not yet an Arrow array.
 
     ``values``: fixed-width values as Arrow lays them out (int64, float64, bool, int32 days,
-    int64 microseconds since 1970, zero where missing); for uuid the 16 bytes of each value,
-    (n, 16) uint8; for text Arrow ``string_view`` views, (n, 4) int32, pointing into
-    ``windows`` of the received bytes (see :func:`_text`). Rows can be reordered at this
-    stage for the price of these arrays, before any text is copied.
+    int64 microseconds since 1970, :data:`MONTH_DAY_NANO` records, zero where missing); for
+    uuid the 16 bytes of each value, (n, 16) uint8; for text Arrow ``string_view`` views,
+    (n, 4) int32, pointing into ``windows`` of the received bytes (see :func:`_text`). Rows
+    can be reordered at this stage for the price of these arrays, before any text is
+    copied. ``unrepresentable``: how many values PostgreSQL sent that the Arrow type cannot
+    hold (see :data:`UNREPRESENTABLE`).
     """
 
     values: npt.NDArray[Any]
     valid: npt.NDArray[np.bool_]
     windows: list[pa.Buffer] = field(default_factory=list)
+    unrepresentable: int = 0
 
 
 @dataclass
@@ -150,6 +181,9 @@ class CopyDecoder:
     PostgreSQL's ``ORDER BY`` those columns gives: ascending, NULLs last, uuids byte by
     byte, timestamps by instant (so ±infinity, read as missing, comes last). The batches
     are then kept in numpy until :meth:`columns` has put every row in its place.
+
+    :attr:`unrepresentable` counts, per column, the values decoded so far that the Arrow
+    type cannot hold (see :data:`UNREPRESENTABLE`).
     """
 
     def __init__(self, kinds: Sequence[Kind], *, batch_rows: int = 32_768, order_by: Sequence[int] = ()) -> None:
@@ -158,6 +192,9 @@ class CopyDecoder:
         self.order_by = tuple(order_by)
         if any(self.kinds[index] is Kind.TEXT for index in self.order_by):
             raise ValueError("text is ordered by a collation: only fixed-width columns can be ordered here")
+        if any(self.kinds[index] in (Kind.NUMERIC, Kind.INTERVAL) for index in self.order_by):
+            raise ValueError("only integer, float, boolean, uuid, date and timestamp columns can be ordered here")
+        self.unrepresentable = [0] * len(self.kinds)
         self._decoded: list[Batch] = []  # kept to be ordered
         self._arrays: list[list[pa.Array]] = []  # built batch by batch when no order is asked for
         self._mark = struct.pack(">hii", len(self.kinds) + 1, 4, ROW_MARK)
@@ -268,6 +305,8 @@ class CopyDecoder:
             if not len(starts):
                 return False
             batch = decode_rows(self._padded(end), starts, end, self.kinds)
+        for index, column in enumerate(batch.columns):
+            self.unrepresentable[index] += column.unrepresentable
         if self.order_by:
             self._decoded.append(batch)
         else:  # built at once: the received bytes of the batch can go
@@ -318,6 +357,7 @@ def _row_ends(data: memoryview | bytes, starts: npt.NDArray[np.int64], kinds: Se
     (yet) in ``data`` or a field is impossible for its kind."""
     size = len(data)
     int32 = _view(data, ">i4", 4) if size >= 4 else np.zeros(0, dtype=">i4")
+    int16 = _view(data, ">i2", 2) if size >= 2 else np.zeros(0, dtype=">i2")
     position = starts + 10
     whole = np.ones(len(starts), dtype=bool)
     for kind in kinds:
@@ -325,6 +365,10 @@ def _row_ends(data: memoryview | bytes, starts: npt.NDArray[np.int64], kinds: Se
         length = np.where(whole, int32[np.where(whole, position, 0)], 0).astype(np.int64)
         width = WIDTH.get(kind)
         whole &= (length >= -1) if width is None else ((length == width) | (length == -1))
+        if kind is Kind.NUMERIC:  # eight bytes of header, then as many int16 digits as it says
+            header = whole & (length >= 8) & (position + 12 <= size)
+            digits = int16[np.where(header, position + 4, 0)].astype(np.int64)
+            whole &= (length == -1) | (header & (length == 8 + 2 * digits))
         position = position + 4 + np.maximum(length, 0)
     whole &= position <= size
     return np.where(whole, position, -1)
@@ -334,26 +378,44 @@ def decode_rows(data: memoryview | bytes, starts: npt.NDArray[np.int64], end: in
     """Decode the rows beginning at ``starts``, one after another, the last ending at ``end``.
 
     ``data`` must extend at least 16 bytes past ``end``. Raises :class:`_Imitation` when
-    the rows do not follow one another (a value imitated a row mark).
+    the rows do not follow one another (a value imitated a row mark): every field's place is
+    known before any value is read.
     """
     n = len(starts)
     int32 = _view(data, ">i4", 4)
+    int16 = _view(data, ">i2", 2)
     field = starts + 10
-    columns: list[Column] = []
+    fields: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
     for kind in kinds:
         length = int32[field].astype(np.int64)
-        valid = length >= 0
-        at = field + 4
         width = WIDTH.get(kind)
-        if width is not None and not ((length == width) | ~valid).all():
+        if width is not None and not ((length == width) | (length == -1)).all():
             raise _Imitation
-        if kind is Kind.TEXT:
-            columns.append(_text(data, at, np.where(valid, length, 0), valid))
-        else:
-            columns.append(_fixed(kind, data, at, valid))
-        field = at + np.maximum(length, 0)
+        if width is None and not (length >= -1).all():
+            raise _Imitation
+        if kind is Kind.NUMERIC:
+            numeric = length >= 0
+            if (
+                not (length[numeric] >= 8).all()
+                or not (length[numeric] == 8 + 2 * int16[field[numeric] + 4].astype(np.int64)).all()
+            ):
+                raise _Imitation
+        fields.append((field + 4, length))
+        field = field + 4 + np.maximum(length, 0)
     if n and (int(field[-1]) != end or not (field[:-1] == starts[1:]).all()):
         raise _Imitation
+    columns: list[Column] = []
+    for kind, (at, length) in zip(kinds, fields, strict=True):
+        valid = length >= 0
+        if kind is Kind.TEXT:
+            column = _text(data, at, np.where(valid, length, 0), valid)
+        elif kind is Kind.NUMERIC:
+            column = _numeric(data, at, valid)
+        else:
+            column = _fixed(kind, data, at, valid)
+        # Values sent but read as missing (±infinity...), with those the decoder counted itself.
+        column.unrepresentable += int(np.count_nonzero(valid) - np.count_nonzero(column.valid))
+        columns.append(column)
     return Batch(n, columns)
 
 
@@ -368,9 +430,7 @@ def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], vali
     if kind is Kind.BOOL:
         return Column(np.frombuffer(data, dtype=np.uint8)[at] != 0, valid)
     if kind is Kind.INTERVAL:
-        micros = _view(data, ">i8", 8)[at].astype(np.int64)
-        days = _view(data, ">i4", 4)[at + 8].astype(np.int64) + 30 * _view(data, ">i4", 4)[at + 12]
-        return Column(np.where(valid, micros + days * _US_PER_DAY, 0), valid)
+        return _interval(data, at, valid)
     if kind is Kind.DATE:
         days32 = _view(data, ">i4", 4)[at].astype(np.int32)
         valid = valid & (days32 != _INT32_MIN) & (days32 != _INT32_MAX)  # ±infinity
@@ -392,6 +452,117 @@ def _fixed(kind: Kind, data: memoryview | bytes, at: npt.NDArray[np.int64], vali
     values = _view(data, source, WIDTH[kind])[at].astype(target)
     values[~valid] = 0
     return Column(values, valid)
+
+
+def _interval(data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> Column:
+    """PostgreSQL's interval (int64 microseconds, int32 days, int32 months) as Arrow's month_day_nano.
+
+    The fields stay apart, as PostgreSQL keeps them: a month is no fixed number of days.
+    A time part too long for int64 nanoseconds (beyond ±292 years, as a ``sum`` of many
+    intervals reaches) has its whole days carried into the days, which PostgreSQL counts
+    as equal (``'24 hours' = '1 day'``); missing only if the days then overflow.
+    """
+    micros = np.where(valid, _view(data, ">i8", 8)[at], 0).astype(np.int64)
+    days = np.where(valid, _view(data, ">i4", 4)[at + 8], 0).astype(np.int64)
+    long = np.abs(micros) > _MAX_NANOSECOND_MICROS
+    if long.any():
+        carried = np.where(long, np.sign(micros) * (np.abs(micros) // _US_PER_DAY), 0)
+        days += carried
+        micros -= carried * _US_PER_DAY
+        valid = valid & (days >= _INT32_MIN) & (days <= _INT32_MAX)
+    values = np.zeros(len(at), dtype=MONTH_DAY_NANO)
+    values["months"] = np.where(valid, _view(data, ">i4", 4)[at + 12], 0)
+    values["days"] = np.where(valid, days, 0)
+    values["nanoseconds"] = np.where(valid, micros * 1000, 0)
+    return Column(values, valid)
+
+
+def _numeric(data: memoryview | bytes, at: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> Column:
+    """PostgreSQL's binary numeric as the nearest float64 (±inf beyond its range, 0.0 below).
+
+    A numeric is an int16 count of base-10000 digits, an int16 weight (the power of 10000
+    of the first digit), an int16 sign (or NaN, ±Infinity), an int16 display scale, then
+    the digits. Short ones are computed exactly in numpy; the others are written out as
+    decimal text (``-DDDD…DDDDe+XXXXXX``) and parsed by Arrow, which rounds correctly
+    whatever the number of digits: the same float64 PostgreSQL's own ``::float8`` gives.
+    """
+    # The header (count, weight, sign, display scale) and the first four digits, as two
+    # big-endian words: two gathers, then shifts.
+    header = np.where(valid, _view(data, ">u8", 8)[at], 0).astype(np.uint64)
+    count = (header >> np.uint64(48)).astype(np.int64)
+    sign = (header >> np.uint64(16) & np.uint64(0xFFFF)).astype(np.int64)
+    values = np.zeros(len(at))
+    known = (sign == _NUMERIC_POSITIVE) | (sign == _NUMERIC_NEGATIVE)
+    for word, value in _NUMERIC_SPECIAL.items():
+        special = sign == word
+        values[special] = value
+        known |= special
+    if not known.all():
+        raise CopyFormatError("a numeric value has an unknown sign")
+    finite = np.flatnonzero((sign < 0xC000) & (count > 0))  # zero has no digits
+    if not len(finite):
+        return Column(values, valid)
+    count = count[finite]
+    weight = (header[finite] >> np.uint64(32) & np.uint64(0xFFFF)).astype(np.uint16).view(np.int16).astype(np.int64)
+    negative = sign[finite] == _NUMERIC_NEGATIVE
+    # Up to 4 digits are an integer below 10**16; when it is below 2**53 and the power of
+    # ten at most 22, both are exact doubles and one multiplication or division rounds
+    # correctly (Clinger's fast path): most numerics. The others are parsed as text.
+    first = _view(data, ">u8", 8)[at[finite] + 8].astype(np.uint64)
+    first >>= (np.uint64(16) * (4 - np.minimum(count, 4))).astype(np.uint64)  # only its own digits
+    mantissa = np.zeros(len(finite), dtype=np.int64)
+    for place in range(4):  # the last digit first
+        mantissa += (first >> np.uint64(16 * place) & np.uint64(0xFFFF)).astype(np.int64) * 10_000**place
+    exponent = 4 * (weight - count + 1)
+    fast = (count <= 4) & (mantissa <= 2**53) & (np.abs(exponent) <= 22)
+    scale = _POWERS_OF_TEN[np.minimum(np.abs(exponent), 22)]
+    quick = np.where(exponent >= 0, mantissa * scale, mantissa / scale)
+    values[finite] = np.where(negative, -quick, quick)
+    slow = ~fast
+    if slow.any():
+        rest = finite[slow]
+        values[rest] = _decimal_text(data, at[rest], count[slow], weight[slow], negative[slow])
+    return Column(values, valid, unrepresentable=int(np.count_nonzero(np.isinf(values[finite]))))
+
+
+def _decimal_text(
+    data: memoryview | bytes,
+    at: npt.NDArray[np.int64],
+    count: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.int64],
+    negative: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.float64]:
+    """The numerics at ``at`` (``count`` digits each) parsed from their decimal text.
+
+    Each is ``±000DDDD…DDDDe±HHLLLL``: its digits, then the power of ten of the last one's
+    units (|power| < 270,000). Numerics of as many digits are the rows of one array of
+    4-byte words, which Arrow reads as fixed-width strings.
+    """
+    int16 = _view(data, ">i2", 2)
+    exponent = 4 * (weight - count + 1)
+    magnitude = np.abs(exponent)
+    high = magnitude // 10_000
+    power = (ord("e") | np.where(exponent < 0, ord("-"), ord("+")) << 8 | (ord("0") + high // 10) << 16) | (
+        ord("0") + high % 10
+    ) << 24
+    values = np.empty(len(at))
+    for digits_count in np.unique(count).tolist():
+        rows = np.flatnonzero(count == digits_count)
+        digits = int16[(at[rows] + 8)[:, None] + np.arange(0, 2 * digits_count, 2)]
+        if ((digits < 0) | (digits > 9_999)).any():
+            raise CopyFormatError("a numeric value has a digit outside 0-9999")
+        words = np.empty((len(rows), digits_count + 3), dtype="<u4")
+        words[:, 0] = np.where(negative[rows], _MINUS_ZEROS, _PLUS_ZEROS)
+        words[:, 1:-2] = _DIGIT_QUADS[digits]
+        words[:, -2] = power[rows]
+        words[:, -1] = _DIGIT_QUADS[magnitude[rows] % 10_000]
+        width = 4 * (digits_count + 3)
+        offsets = np.arange(0, width * len(rows) + 1, width, dtype=np.int64)
+        strings = pa.Array.from_buffers(
+            pa.large_string(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(words)]
+        )
+        values[rows] = pc.cast(strings, pa.float64()).to_numpy()
+    return values
 
 
 def _text(

@@ -48,10 +48,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _sqlparse
 from todo_data._params import ScannedText, scan, where
-from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, UNREPRESENTABLE, CopyDecoder, CopyFormatError, Kind
 from todo_data._sqliteauth import read_authorizer, read_only_authorizer
 from todo_data.database import Source, about, connect, describe, engine_of
-from todo_data.errors import InvalidArgumentError, QueryError, driver_message
+from todo_data.errors import InvalidArgumentError, QueryError, driver_message, warn_values
 from todo_data.urls import scrub
 
 # PostgreSQL type OIDs read natively from the binary format.
@@ -69,11 +69,10 @@ PG_KINDS: Final = {
     1114: Kind.TIMESTAMP,
     1184: Kind.TIMESTAMPTZ,
     1186: Kind.INTERVAL,
+    1700: Kind.NUMERIC,
     2950: Kind.UUID,
 }
-# numeric becomes float64 in the server (correctly rounded, NaN and ±Infinity kept); every
-# other type (json, jsonb, name, enums, arrays, inet, ...) arrives as its PostgreSQL text.
-_NUMERIC_OID: Final = 1700
+# Every other type (json, jsonb, name, enums, arrays, inet, ...) arrives as its PostgreSQL text.
 _READ_ONLY_SQLSTATE: Final = "25006"
 _READ_ONLY_HINT: Final = (
     " (queries.sql reads in a READ ONLY transaction when given an engine: to write, use a"
@@ -460,8 +459,6 @@ def _pg_column(name: str, oid: int) -> PgColumn:
     kind = PG_KINDS.get(oid)
     if kind is not None:
         return PgColumn(name, kind, None)
-    if oid == _NUMERIC_OID:
-        return PgColumn(name, Kind.FLOAT8, "pg_catalog.float8")
     return PgColumn(name, Kind.TEXT, "pg_catalog.text")
 
 
@@ -532,9 +529,16 @@ async def pg_rows(driver: Any, query: PgQuery) -> list[pa.Array]:
 def _python_array(values: list[Any], column: PgColumn) -> pa.Array:
     if column.kind is Kind.TEXT or column.kind is Kind.UUID:
         values = [None if value is None else value if isinstance(value, str) else str(value) for value in values]
-    elif column.kind is Kind.FLOAT8:
+    elif column.kind is Kind.NUMERIC:
         values = [float(value) if isinstance(value, Decimal) else value for value in values]
     return pa.array(values, type=ARROW_TYPE[column.kind])
+
+
+def _warn_unrepresentable(columns: Sequence[PgColumn], counts: Sequence[int]) -> None:
+    """A warning per column with values its Arrow type cannot hold (see :data:`~todo_data._pgcopy.UNREPRESENTABLE`)."""
+    for column, count in zip(columns, counts, strict=True):
+        if count:
+            warn_values(column.name, count, UNREPRESENTABLE[column.kind])
 
 
 def table(columns: Sequence[PgColumn] | Sequence[str], arrays: Sequence[pa.Array]) -> pa.Table:
@@ -560,6 +564,7 @@ async def pg_table(
         decoder = CopyDecoder(query.kinds, order_by=[names.index(name) for name in order_by])
         await driver.copy_from_query(query.copy_select(), output=decoder.receive, format="binary")
         decoder.finish()
+    _warn_unrepresentable(query.columns, decoder.unrepresentable)
     return table(query.columns, decoder.columns())
 
 
@@ -580,8 +585,12 @@ async def pg_batches(
             return
         decoder = CopyDecoder(query.kinds, batch_rows=chunk_size)
         queue: asyncio.Queue[pa.Table] = asyncio.Queue(maxsize=1)
+        warned = [0] * len(query.columns)
 
         async def hand_over(batches: list[list[pa.Array]]) -> None:
+            counts = decoder.unrepresentable
+            _warn_unrepresentable(query.columns, [now - before for now, before in zip(counts, warned, strict=True)])
+            warned[:] = counts
             for arrays in batches:
                 await queue.put(table(query.columns, arrays))
 

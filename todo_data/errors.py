@@ -1,12 +1,14 @@
 """The exceptions the library raises. Every one derives from :class:`TodoDataError`.
 
 Messages name what failed and how to fix it, and never contain a password: the CLI
-prints them as they are.
+prints them as they are. The one warning, :class:`TodoDataWarning`, says what a result
+could not hold.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 
 
 class TodoDataError(Exception):
@@ -56,6 +58,17 @@ class QueryError(TodoDataError):
 
 class MissingExtraError(TodoDataError, ImportError):
     """An optional feature needs a package of one of the project's extras (``polars``)."""
+
+
+class TodoDataWarning(UserWarning):
+    """A result holds values its frame cannot: read as NaT, null or ±inf instead, never
+    wrapped and never failing the query. The message names the column and the count."""
+
+
+def warn_values(column: str, count: int, read_as: str) -> None:
+    """Warn that ``count`` values of ``column`` were read as ``read_as`` (which says why)."""
+    noun = "value" if count == 1 else "values"
+    warnings.warn(f'column "{column}": {count} {noun} read as {read_as}', TodoDataWarning, stacklevel=3)
 
 
 def driver_message(exc: BaseException) -> str:

@@ -6,11 +6,12 @@ table's CHECK constraints and NOT NULLs are the rules' own. A failed check is a
 :class:`pydantic.ValidationError` whose error names the field (``loc``) and the rule
 (``type``, e.g. ``not_blank``, and its message).
 
-SQLModel table models skip validation in ``__init__`` and on assignment. ``Task``
-restores both, validating each value once: the constructor (and ``model_validate``)
-runs :class:`TaskRecord`'s validator (the same fields as a plain Pydantic model) and
-hands the result to SQLAlchemy, and every attribute assignment validates the new value
-with that field's rules. Rows loaded from the database are not validated: a status
+SQLModel table models skip validation in ``__init__``, on assignment and in
+``model_copy(update=...)``. ``Task`` restores all three, validating each value once: the
+constructor (and ``model_validate`` and ``model_copy``) runs :class:`TaskRecord`'s
+validator (the same fields as a plain Pydantic model) and hands the result to
+SQLAlchemy, and every attribute assignment validates the new value with that field's
+rules. Rows loaded from the database are not validated: a status
 written by a newer version of the code is read as its plain string, and
 :mod:`todo_data.checks` reports it.
 """
@@ -18,6 +19,7 @@ written by a newer version of the code is read as its plain string, and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
@@ -208,6 +210,15 @@ class Task(TaskBase, table=True):
         task: Task = manager_of_class(cls).new_instance()
         _fill(task, record)
         return task
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Task:
+        """A new, unsaved task with this one's fields (same ``id``) and ``update`` applied,
+        validated as the constructor validates them.
+
+        Pydantic's own copy writes ``update`` unchecked and would share this instance's
+        SQLAlchemy state. ``deep`` changes nothing: every field value is immutable.
+        """
+        return type(self).model_validate({**_attributes(self), **(update or {})})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _FIELDS:

@@ -404,12 +404,18 @@ async def sql(
     with a connection or session it runs in the caller's transaction.
 
     Column types follow the result's: integers ``int64`` (``Int64`` when a value is
-    missing), ``float``/``double``/``numeric`` ``float64`` (numeric is converted by the
-    database, correctly rounded), ``boolean`` ``bool`` (``boolean`` with missing values),
-    text, varchar, json and jsonb ``str``, ``uuid`` canonical ``str``, ``timestamptz``
+    missing), ``float``/``double`` ``float64``, ``numeric`` ``float64`` (the nearest
+    double, decoded in the client: NaN and ±Infinity kept, ±inf beyond float64's range,
+    0.0 below it), ``boolean`` ``bool`` (``boolean`` with missing values), text, varchar,
+    json and jsonb ``str``, ``uuid`` canonical ``str``, ``timestamptz``
     ``datetime64[us, UTC]``, ``timestamp`` ``datetime64[us]``, ``date``
-    ``date32[pyarrow]``, ``interval`` ``timedelta64[us]`` (a month counts 30 days); other
-    types arrive as their PostgreSQL text. ±infinity timestamps and dates read as NaT.
+    ``date32[pyarrow]``, ``interval`` ``timedelta64[us]`` by PostgreSQL's own
+    ``extract(epoch FROM interval)`` (a year of months is 365.25 days, a month 30 days;
+    ``output="arrow"`` keeps months, days and time apart as ``month_day_nano``); other
+    types arrive as their PostgreSQL text. Values are never wrapped: what a frame cannot
+    hold (±infinity; dates and timestamps outside the years 1 to 9999 in pandas, -262143
+    to 262142 in Polars; intervals beyond ±292,000 years) reads as NaT or null, with a
+    :class:`~todo_data.errors.TodoDataWarning` naming the column and the count.
     SQLite has no column types: integers, floats and text come back as such, everything
     else (its dates and times are text) as ``str``.
 

@@ -200,6 +200,22 @@ def test_model_validate_from_attributes_and_update() -> None:
         Task.model_validate(base, update={"title": " "})
 
 
+def test_model_copy_validates_the_update_and_shares_nothing_with_the_original() -> None:
+    # Issue 16: pydantic's model_copy(update=...) wrote the values unchecked, and the copy
+    # shared the original's SQLAlchemy state.
+    task = make(description="old")
+    with pytest.raises(ValidationError) as exc:
+        task.model_copy(update={"title": ""})
+    assert error_of(exc) == ("title", "not_blank: must not be blank")
+    with pytest.raises(ValidationError, match="titel"):
+        task.model_copy(update={"titel": "typo"})
+    copy = task.model_copy(update={"title": "  Renamed ", "status": "completed"})
+    assert (copy.title, copy.status, copy.description, copy.id) == ("Renamed", TaskStatus.COMPLETED, "old", task.id)
+    assert inspect(copy).transient and inspect(copy) is not inspect(task)
+    assert (task.title, task.status) == ("Write tests", TaskStatus.PENDING)
+    assert task.model_copy(deep=True).model_dump() == task.model_dump()
+
+
 @pytest.mark.parametrize(
     "instant",
     [

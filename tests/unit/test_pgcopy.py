@@ -7,10 +7,13 @@ import math
 import struct
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from todo_data import _pgcopy
 from todo_data._pgcopy import ROW_MARK, CopyDecoder, CopyFormatError, Kind
@@ -20,8 +23,35 @@ INFINITY = object()
 MINUS_INFINITY = object()
 
 
+def numeric_bytes(value: Decimal) -> bytes:
+    """A numeric as PostgreSQL's numeric_send writes it: digit count, weight, sign, display
+    scale, then base-10000 digits (no leading or trailing zero digits)."""
+    if value.is_nan():
+        return struct.pack(">hhHh", 0, 0, 0xC000, 0)
+    if value.is_infinite():
+        return struct.pack(">hhHh", 0, 0, 0xF000 if value < 0 else 0xD000, 0)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(-exponent, 0)
+    shift = exponent % 4  # so that the power of ten is a multiple of 4
+    whole = int("".join(map(str, digits)) or "0") * 10**shift
+    power = (exponent - shift) // 4
+    groups: list[int] = []
+    while whole:
+        whole, group = divmod(whole, 10_000)
+        groups.insert(0, group)
+    weight = len(groups) - 1 + power
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        return struct.pack(">hhHh", 0, 0, 0, scale)
+    return struct.pack(f">hhHh{len(groups)}h", len(groups), weight, 0x4000 if sign else 0, scale, *groups)
+
+
 def encode(kind: Kind, value: Any) -> bytes:
     """One field's bytes (without its length), as PostgreSQL's *send functions write them."""
+    if kind is Kind.NUMERIC:
+        return numeric_bytes(Decimal(value))
     if kind in (Kind.TIMESTAMPTZ, Kind.TIMESTAMP):
         if value is INFINITY or value is MINUS_INFINITY:
             return struct.pack(">q", 2**63 - 1 if value is INFINITY else -(2**63))
@@ -97,8 +127,9 @@ SAMPLE_ROWS: list[list[Any]] = [
         datetime(1999, 12, 31, 23, 59, 59, 1),
         date(1970, 1, 1),
         (1_500_000, 2, 1),
+        "12.345",
     ],
-    [None] * 12,
+    [None] * 13,
     [
         7,
         0,
@@ -112,6 +143,7 @@ SAMPLE_ROWS: list[list[Any]] = [
         MINUS_INFINITY,
         INFINITY,
         (-1, 0, 0),
+        "1e400",
     ],
     [
         1,
@@ -126,12 +158,16 @@ SAMPLE_ROWS: list[list[Any]] = [
         INFINITY,
         MINUS_INFINITY,
         (0, 0, -1),
+        "-Infinity",
     ],
 ]
 
 
 def test_every_kind_decodes_to_its_arrow_type_with_nulls_and_infinities() -> None:
-    arrays = decode(stream(EVERY_KIND, SAMPLE_ROWS), EVERY_KIND)
+    decoder = CopyDecoder(EVERY_KIND, batch_rows=3)
+    decoder.feed(stream(EVERY_KIND, SAMPLE_ROWS))
+    decoder.finish()
+    arrays = decoder.columns()
     columns = {kind: array.to_pylist() for kind, array in zip(EVERY_KIND, arrays, strict=True)}
     assert [array.type for array in arrays] == [
         pa.int64(),
@@ -145,7 +181,8 @@ def test_every_kind_decodes_to_its_arrow_type_with_nulls_and_infinities() -> Non
         pa.timestamp("us", tz="UTC"),
         pa.timestamp("us"),
         pa.date32(),
-        pa.duration("us"),
+        pa.month_day_nano_interval(),
+        pa.float64(),
     ]
     assert columns[Kind.INT2] == [-32768, None, 7, 1]
     assert columns[Kind.INT4] == [2**31 - 1, None, 0, 1]
@@ -165,19 +202,35 @@ def test_every_kind_decodes_to_its_arrow_type_with_nulls_and_infinities() -> Non
     assert columns[Kind.TIMESTAMPTZ] == [datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC), None, None, None]
     assert columns[Kind.TIMESTAMP] == [datetime(1999, 12, 31, 23, 59, 59, 1), None, None, None]
     assert columns[Kind.DATE] == [date(1970, 1, 1), None, None, None]
-    # A month counts 30 days, as PostgreSQL's extract(epoch from interval) does.
+    # Months, days and time stay apart: a month is no fixed number of days.
     assert columns[Kind.INTERVAL] == [
-        timedelta(days=32, seconds=1.5),
+        pa.MonthDayNano([1, 2, 1_500_000_000]),
         None,
-        timedelta(microseconds=-1),
-        timedelta(days=-30),
+        pa.MonthDayNano([0, 0, -1000]),
+        pa.MonthDayNano([-1, 0, 0]),
     ]
+    assert columns[Kind.NUMERIC] == [12.345, None, math.inf, -math.inf]
+    # What the Arrow types cannot hold is counted, per column: ±infinity, 1e400.
+    counted = dict(zip(EVERY_KIND, decoder.unrepresentable, strict=True))
+    assert {kind: count for kind, count in counted.items() if count} == {
+        Kind.TIMESTAMPTZ: 2,
+        Kind.TIMESTAMP: 2,
+        Kind.DATE: 2,
+        Kind.NUMERIC: 1,
+    }
 
 
 def test_chunk_boundaries_at_every_position_give_the_same_columns(search_block: int) -> None:
-    kinds = [Kind.INT4, Kind.TEXT, Kind.UUID, Kind.TEXT, Kind.TIMESTAMPTZ]
+    kinds = [Kind.INT4, Kind.TEXT, Kind.UUID, Kind.TEXT, Kind.TIMESTAMPTZ, Kind.NUMERIC]
     rows = [
-        [i, "t" * (i * 5 % 17), str(uuid.UUID(int=i)), None if i % 3 else f"d{i}", datetime(2025, 1, 1, tzinfo=UTC)]
+        [
+            i,
+            "t" * (i * 5 % 17),
+            str(uuid.UUID(int=i)),
+            None if i % 3 else f"d{i}",
+            datetime(2025, 1, 1, tzinfo=UTC),
+            None if i == 4 else f"{i}e{i * 7}",
+        ]
         for i in range(7)
     ]
     data = stream(kinds, rows, extension=b"ext")
@@ -278,3 +331,103 @@ def test_rows_are_ordered_as_postgresql_orders_them(batch_rows: int) -> None:
     assert [array.num_chunks for array in arrays] == [1, 1, 1]
     with pytest.raises(ValueError, match="collation"):
         CopyDecoder(kinds, order_by=(1,))
+
+
+NUMERICS = [
+    "0",
+    "0.000",
+    "-0",
+    "12.345",
+    "-0.001",
+    "0.1",
+    "99999999",
+    "9007199254740992",  # 2**53: still computed exactly
+    "9007199254740993",  # 2**53 + 1: halfway, rounds to even (parsed as text)
+    "9007199254740991e-22",  # the fast path's smallest power of ten...
+    "9007199254740991e-23",  # ... and beyond it
+    "1e22",
+    "1e23",  # not a double: rounds
+    "0.0001",
+    "-12.5e-20",
+    "12345678901234567",  # five base-10000 digits
+    "9007199254740993" + "0" * 1000 + "1e-1001",  # a hair above halfway, 1000 digits later
+    "123456789.123456789012345678901234567890",
+    "1.7976931348623157e308",  # float64's largest
+    "1.7976931348623158e308",  # still rounds to it
+    "1.7976931348623159e308",  # beyond: +inf
+    "1e400",
+    "-1e400",
+    "4.9406564584124654e-324",  # the smallest subnormal
+    "2e-324",  # rounds to 0.0
+    "1e-400",
+    "9e131071",  # PostgreSQL's largest weight
+    "1e-16383",  # and its smallest display scale
+    "NaN",
+    "Infinity",
+    "-Infinity",
+]
+
+
+def nearest_float(value: Decimal) -> float:
+    """Python's float(Decimal) rounds correctly, as PostgreSQL's numeric::float8 does; a
+    numeric has no negative zero."""
+    return 0.0 if value == 0 else float(value)
+
+
+def same_float(a: float | None, b: float) -> bool:
+    return a is not None and (
+        (a == b and math.copysign(1, a) == math.copysign(1, b)) or (math.isnan(a) and math.isnan(b))
+    )
+
+
+@pytest.mark.parametrize("text", NUMERICS)
+def test_a_numeric_reads_as_the_nearest_float_never_failing(text: str) -> None:
+    # Out of float64's range a numeric reads as ±inf or 0.0.
+    (array,) = decode(stream([Kind.NUMERIC], [[text]]), [Kind.NUMERIC])
+    assert same_float(array.to_pylist()[0], nearest_float(Decimal(text))), array.to_pylist()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.decimals(allow_nan=False, allow_infinity=True),
+            st.just(Decimal("NaN")),
+            st.builds(lambda digits, exponent: Decimal(f"{digits}e{exponent}"), st.integers(), st.integers(-400, 400)),
+        ),
+        max_size=20,
+    )
+)
+def test_numerics_of_any_size_and_scale_read_as_the_nearest_float(values: list[Decimal | None]) -> None:
+    (array,) = decode(stream([Kind.NUMERIC], [[value] for value in values]), [Kind.NUMERIC], batch_rows=7)
+    for got, value in zip(array.to_pylist(), values, strict=True):
+        assert got is None if value is None else same_float(got, nearest_float(value)), (got, value)
+
+
+def test_a_numeric_field_shorter_than_its_digits_or_of_an_unknown_sign_is_refused() -> None:
+    good = stream([Kind.NUMERIC], [["12.5"]])
+    short = good.replace(struct.pack(">i", 12) + numeric_bytes(Decimal("12.5")), struct.pack(">i", 10) + b"\0" * 10)
+    with pytest.raises(CopyFormatError, match="do not follow one another"):
+        decode(short, [Kind.NUMERIC])
+    with pytest.raises(CopyFormatError, match="unknown sign"):
+        decode(
+            good.replace(struct.pack(">H", 0x0000) + struct.pack(">h", 1), struct.pack(">Hh", 0x8000, 1)),
+            [Kind.NUMERIC],
+        )
+
+
+def test_an_interval_time_beyond_int64_nanoseconds_is_carried_into_its_days() -> None:
+    # A sum of many intervals keeps growing its time part: 2**62 microseconds is 146,000
+    # years of hours, more than Arrow's int64 nanoseconds hold.
+    day = 86_400_000_000
+    rows = [[(2**62, 5, 7)], [(-(2**62), -5, -7)], [(2**63 - 1, 2**31 - 1, 0)], [(2**53, 0, 0)]]
+    decoder = CopyDecoder([Kind.INTERVAL])
+    decoder.feed(stream([Kind.INTERVAL], rows))
+    decoder.finish()
+    (array,) = decoder.columns()
+    carried, negative, overflowing, kept = array.to_pylist()
+    assert (carried.months, carried.days) == (7, 5 + 2**62 // day)
+    assert carried.days * day + carried.nanoseconds // 1000 == 2**62 + 5 * day
+    assert (negative.months, negative.days, negative.nanoseconds) == (-7, -carried.days, -carried.nanoseconds)
+    assert overflowing is None and decoder.unrepresentable == [1]  # days beyond int32 once carried
+    assert kept == pa.MonthDayNano([0, 0, 2**53 * 1000])
