@@ -40,16 +40,14 @@ from typing import Any, Final
 
 import pyarrow as pa
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _sqlparse
 from todo_data._params import ScannedText, scan
-from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, CopyFormatError, Kind
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, CopyDecoder, Kind
 from todo_data._sqliteauth import read_authorizer, read_only_authorizer
-from todo_data.database import Source, about, connect, describe, engine_of
-from todo_data.errors import InvalidArgumentError, QueryError, driver_message
-from todo_data.urls import scrub
+from todo_data.database import Source, about, bounded, connect, connection_gone, describe, engine_of, raw_driver
+from todo_data.errors import InvalidArgumentError, QueryError
 
 # PostgreSQL type OIDs read natively from the binary format.
 PG_KINDS: Final = {
@@ -71,11 +69,6 @@ PG_KINDS: Final = {
 # numeric becomes float64 in the server (correctly rounded, NaN and ±Infinity kept); every
 # other type (json, jsonb, name, enums, arrays, inet, ...) arrives as its PostgreSQL text.
 _NUMERIC_OID: Final = 1700
-_READ_ONLY_SQLSTATE: Final = "25006"
-_READ_ONLY_HINT: Final = (
-    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, use a"
-    " session of your own, todo_data.session_scope, and commit it)"
-)
 
 
 @dataclass(frozen=True)
@@ -190,7 +183,7 @@ async def _release_session_state(conn: AsyncConnection, source: Source, *, faile
     the locks are released after the rollback, which on a direct endpoint is the same
     session; behind PgBouncer's transaction mode only the refusal up front holds.
     """
-    if conn.invalidated or conn.closed:
+    if connection_gone(conn):
         return
     if not failed:
         await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
@@ -200,34 +193,6 @@ async def _release_session_state(conn: AsyncConnection, source: Source, *, faile
     if not about(source).target.pooled:
         await conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
         await conn.rollback()
-
-
-@asynccontextmanager
-async def query_errors(source: Source) -> AsyncIterator[None]:
-    """Database errors, from SQLAlchemy or from asyncpg used directly, as :class:`QueryError`."""
-    import asyncpg
-
-    try:
-        yield
-    except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, CopyFormatError) as exc:
-        raise _query_error(source, exc) from exc
-    except StatementError as exc:  # SQLAlchemy could not even send it
-        raise _query_error(source, exc) from exc
-
-
-def _query_error(source: Source, exc: BaseException) -> QueryError:
-    cause = getattr(exc, "orig", None) or exc
-    cause = getattr(cause, "__cause__", None) or cause  # SQLAlchemy's asyncpg adapter wraps once more
-    sqlstate = getattr(cause, "sqlstate", None)
-    message = driver_message(cause)
-    for label in ("detail", "hint"):
-        extra = getattr(cause, label, None)
-        if isinstance(extra, str) and extra:
-            message += f" ({label}: {extra.strip()})"
-    if sqlstate == _READ_ONLY_SQLSTATE or "readonly database" in message:
-        message += _READ_ONLY_HINT
-    message = scrub(message, engine_of(source).url.password)
-    return QueryError(f"The query failed on {describe(source)}: {message}", sqlstate=sqlstate)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -290,30 +255,33 @@ async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncI
     The first statement goes through SQLAlchemy, so its transaction (READ ONLY for an
     engine) has begun before asyncpg is used directly. An autocommit connection gets a
     transaction of its own, read-only when ``read_only``: the settings holding the
-    parameters live as long as it.
+    parameters live as long as it. A statement past its deadline closes the connection
+    (see :func:`todo_data.database.raw_driver`).
     """
     await conn.execute(text("SELECT 1"))
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
-        # The scanner and the checks read '...' as PostgreSQL does by default, with
-        # backslashes as plain characters; with this off the server would read the text
-        # differently from the check that allowed it.
-        raise InvalidArgumentError(
-            f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
-            "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
-        )
-    if driver.is_in_transaction():
-        yield driver
-        return
-    # Only reads run in it, so it is rolled back, never committed.
-    transaction = driver.transaction(readonly=read_only)
-    await transaction.start()
-    try:
-        yield driver
-    finally:
-        if not driver.is_closed():
-            await transaction.rollback()
+    async with raw_driver(conn) as driver:
+        if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
+            # The scanner and the checks read '...' as PostgreSQL does by default, with
+            # backslashes as plain characters; with this off the server would read the text
+            # differently from the check that allowed it.
+            raise InvalidArgumentError(
+                f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
+                "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
+            )
+        if driver.is_in_transaction():
+            yield driver
+            return
+        # Only reads run in it, so it is rolled back, never committed.
+        transaction = driver.transaction(readonly=read_only)
+        await transaction.start()
+        try:
+            yield driver
+        except BaseException:
+            if not driver.is_closed():
+                with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                    await transaction.rollback()
+            raise
+        await transaction.rollback()
 
 
 async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
@@ -347,11 +315,11 @@ async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
 async def _describe(driver: Any, sql: str) -> tuple[Any, Any]:
     """Parameter and result types of ``sql``: a uniquely named statement, deallocated at once."""
     name = f"__todo_data_{uuid.uuid4().hex}__"
-    prepared = await driver.prepare(sql, name=name)
+    prepared = await bounded(driver, driver.prepare(sql, name=name))
     parameters = prepared.get_parameters()
     attributes = prepared.get_attributes()
     del prepared
-    await driver.execute(f'DEALLOCATE "{name}"')
+    await bounded(driver, driver.execute(f'DEALLOCATE "{name}"'))
     return parameters, attributes
 
 
@@ -428,7 +396,7 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
         placeholders[name] = f"CAST((SELECT current_setting('{setting}')::{type_sql}) AS {type_sql})"
     if calls:
         try:
-            await driver.fetch(f"SELECT {', '.join(calls)}", *values)
+            await bounded(driver, driver.fetch(f"SELECT {', '.join(calls)}", *values))
         except asyncpg.DataError as exc:
             raise InvalidArgumentError(_value_error(stmt, str(exc))) from None
     return placeholders
@@ -446,7 +414,7 @@ def _value_error(stmt: Statement, message: str) -> str:
 
 async def pg_rows(driver: Any, query: PgQuery) -> list[pa.Array]:
     """A statement COPY cannot wrap, fetched as rows and typed like the COPY path."""
-    records = await driver.fetch(query.sql, *query.values)
+    records = await bounded(driver, driver.fetch(query.sql, *query.values))
     return [_python_array([record[index] for record in records], column) for index, column in enumerate(query.columns)]
 
 
@@ -515,11 +483,25 @@ async def pg_batches(
             decoder.finish()
             await hand_over(decoder.take())
 
+        # asyncpg misses a connection lost while the receive callback waits for the consumer:
+        # it then waits for the next message forever. Its termination listener does not.
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_lost(_driver: Any) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        driver.add_termination_listener(on_lost)
         producer = asyncio.create_task(produce())
+        getter: asyncio.Future[pa.Table] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({getter, producer, lost}, return_when=asyncio.FIRST_COMPLETED)
+                if lost.done() and not producer.done():
+                    import asyncpg
+
+                    raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
                 if getter.done():
                     yield getter.result()
                     continue
@@ -529,11 +511,15 @@ async def pg_batches(
                     yield queue.get_nowait()
                 return
         finally:
+            driver.remove_termination_listener(on_lost)
+            if getter is not None:
+                getter.cancel()
             if not producer.done():
-                # Stopped early. asyncpg cannot abandon a COPY half read and use the
-                # connection again, so it is closed at once (the server then stops too) and
-                # SQLAlchemy replaces it, as after a lost connection.
-                await conn.invalidate()
+                # Stopped early, or the connection is gone. asyncpg cannot abandon a COPY half
+                # read and use the connection again, so it is closed at once (the server then
+                # stops too) and SQLAlchemy replaces it, as after a lost connection.
+                with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                    await conn.invalidate()
                 producer.cancel()
                 await asyncio.wait({producer})
                 if not producer.cancelled():

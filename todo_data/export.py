@@ -36,13 +36,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy.exc import SQLAlchemyError
 
 from todo_data import _sqlrun, _task_sql
 from todo_data._task_sql import Params, TaskFilter
-from todo_data.database import Source, about, describe, engine_of, require_tasks_table
-from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
-from todo_data.urls import scrub
+from todo_data.database import Source, about, driver_errors, operation, require_tasks_table
+from todo_data.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from todo_data.queries import StatusFilter, TimeBound
@@ -74,6 +72,7 @@ DICTIONARY_COLUMNS: Final = ["user_id", "status"]
 MAX_OPEN_FILES: Final = 8
 
 
+@operation("queries.export_parquet")
 async def export_parquet(
     source: Source,
     path: str | os.PathLike[str],
@@ -110,8 +109,9 @@ async def export_parquet(
     (memory grows with it: with the default the export stays under about 200 MB, whatever
     the size of the table). ``progress(done, total)`` is called
     after each chunk (``total`` is counted first, so only pass it when you want the bar).
-    A database failure raises :class:`~todo_data.errors.DatabaseOperationError` saying
-    that nothing was written.
+    A database failure raises :class:`~todo_data.errors.DatabaseOperationError` (a lost
+    connection :class:`~todo_data.errors.DatabaseConnectionError`) saying that nothing
+    was written.
 
     >>> rows = await export_parquet(engine, "exports/tasks", since="2025-01-01")  # doctest: +SKIP
     >>> import pyarrow.dataset as ds
@@ -131,7 +131,11 @@ async def export_parquet(
     created = _make_folders(target.parent)
     try:
         total = await _count(source, filters) if progress is not None else 0
-        async with aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables:
+        # The connection dropped, a statement timed out, a replica cancelled the query …
+        async with (
+            driver_errors(source, "queries.export_parquet", outcome=f"nothing was written to {target}"),
+            aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables,
+        ):
             return await _write(
                 tables,
                 target,
@@ -141,13 +145,6 @@ async def export_parquet(
                 progress=progress,
                 row_group_rows=chunk_size,
             )
-    except database_errors() as exc:
-        # The connection dropped, a statement timed out, a replica cancelled the query …
-        _remove_folders(created)
-        reason = scrub(driver_message(exc), engine_of(source).url.password)
-        raise DatabaseOperationError(
-            f"{describe(source)}: the export to {target} failed, so nothing was written there: {reason}"
-        ) from exc
     except BaseException:
         _remove_folders(created)
         raise
@@ -281,13 +278,6 @@ async def _write(
     finally:
         pool.shutdown(wait=True)
     return writer.rows
-
-
-def database_errors() -> tuple[type[BaseException], ...]:
-    """What the database and its drivers raise (asyncpg's own errors escape a server-side cursor)."""
-    import asyncpg
-
-    return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class _DatasetWriter:
