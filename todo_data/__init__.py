@@ -23,8 +23,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
+from todo_data.errors import DatabaseOperationError as DatabaseOperationError
 from todo_data.errors import InvalidArgumentError as InvalidArgumentError
 from todo_data.errors import MigrationError as MigrationError
+from todo_data.errors import MissingExtraError as MissingExtraError
 from todo_data.errors import QueryError as QueryError
 from todo_data.errors import ReadReplicaError as ReadReplicaError
 from todo_data.errors import SchemaNotReadyError as SchemaNotReadyError
@@ -72,8 +74,10 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "DatabaseConnectionError",
+    "DatabaseOperationError",
     "InvalidArgumentError",
     "MigrationError",
+    "MissingExtraError",
     "QueryError",
     "ReadReplicaError",
     "SchemaNotReadyError",

@@ -40,6 +40,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from todo_data.errors import DatabaseOperationError
+
 
 class Kind(Enum):
     """How a field is laid out on the wire, and what Arrow type it becomes."""
@@ -134,7 +136,7 @@ _WINDOW: Final = 1 << 30
 _HEX_PAIRS: Final = np.array([ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], dtype="<u2")
 
 
-class CopyFormatError(ValueError):
+class CopyFormatError(DatabaseOperationError):
     """The bytes are not the binary COPY stream the query was wrapped to produce."""
 
 

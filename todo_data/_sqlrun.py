@@ -43,16 +43,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa
-from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _sqlparse
 from todo_data._params import ScannedText, scan, where
-from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, UNREPRESENTABLE, CopyDecoder, CopyFormatError, Kind
+from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, UNREPRESENTABLE, CopyDecoder, Kind
 from todo_data._sqliteauth import read_authorizer, read_only_authorizer
-from todo_data.database import Source, about, connect, describe, engine_of
-from todo_data.errors import InvalidArgumentError, QueryError, driver_message, warn_values
-from todo_data.urls import scrub
+from todo_data.database import Source, about, bounded, connect, connection_gone, describe, engine_of, raw_driver
+from todo_data.errors import InvalidArgumentError, QueryError, warn_values
 
 # PostgreSQL type OIDs read natively from the binary format.
 PG_KINDS: Final = {
@@ -73,11 +71,6 @@ PG_KINDS: Final = {
     2950: Kind.UUID,
 }
 # Every other type (json, jsonb, name, enums, arrays, inet, ...) arrives as its PostgreSQL text.
-_READ_ONLY_SQLSTATE: Final = "25006"
-_READ_ONLY_HINT: Final = (
-    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, use a"
-    " session of your own, todo_data.session_scope, and commit it)"
-)
 
 
 @dataclass(frozen=True)
@@ -212,7 +205,7 @@ async def reading(source: Source) -> AsyncIterator[AsyncConnection]:
             try:
                 yield conn
             finally:
-                if not (conn.invalidated or conn.closed):
+                if not connection_gone(conn):
                     with contextlib.suppress(Exception):  # cleanup never replaces the cause
                         await conn.rollback()
             return
@@ -252,36 +245,8 @@ async def _release_session_state(driver: Any, *, failed: bool) -> None:
     if driver.is_closed():
         return
     if failed:
-        await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-    await driver.execute(_RELEASE)
-
-
-@asynccontextmanager
-async def query_errors(source: Source) -> AsyncIterator[None]:
-    """Database errors, from SQLAlchemy or from asyncpg used directly, as :class:`QueryError`."""
-    import asyncpg
-
-    try:
-        yield
-    except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, CopyFormatError) as exc:
-        raise _query_error(source, exc) from exc
-    except StatementError as exc:  # SQLAlchemy could not even send it
-        raise _query_error(source, exc) from exc
-
-
-def _query_error(source: Source, exc: BaseException) -> QueryError:
-    cause = getattr(exc, "orig", None) or exc
-    cause = getattr(cause, "__cause__", None) or cause  # SQLAlchemy's asyncpg adapter wraps once more
-    sqlstate = getattr(cause, "sqlstate", None)
-    message = driver_message(cause)
-    for label in ("detail", "hint"):
-        extra = getattr(cause, label, None)
-        if isinstance(extra, str) and extra:
-            message += f" ({label}: {extra.strip()})"
-    if sqlstate == _READ_ONLY_SQLSTATE or "readonly database" in message:
-        message += _READ_ONLY_HINT
-    message = scrub(message, engine_of(source).url.password)
-    return QueryError(f"The query failed on {describe(source)}: {message}", sqlstate=sqlstate)
+        await bounded(driver, driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"))
+    await bounded(driver, driver.execute(_RELEASE))
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -352,37 +317,36 @@ async def pg_driver(conn: AsyncConnection, *, read_only: bool = False) -> AsyncI
     raw = await conn.get_raw_connection()
     autocommit = bool(getattr(raw.dbapi_connection, "autocommit", False))
     await conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}" if read_only and not autocommit else "SELECT 1")
-    driver = raw.driver_connection
-    assert driver is not None
-    if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
-        # The scanner and the checks read '...' as PostgreSQL does by default, with
-        # backslashes as plain characters; with this off the server would read the text
-        # differently from the check that allowed it.
-        raise InvalidArgumentError(
-            f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
-            "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
-        )
-    transaction = None
-    if not driver.is_in_transaction():
-        # Only reads run in it, so it is rolled back, never committed.
-        transaction = driver.transaction(readonly=read_only)
-        await transaction.start()
-        if read_only:
-            await driver.execute(f"SAVEPOINT {_SAVEPOINT}")
-    try:
-        yield driver
-    except BaseException:
-        if read_only:
-            with contextlib.suppress(Exception):  # cleanup never replaces the cause
-                await _release_session_state(driver, failed=True)
-        raise
-    else:
-        if read_only:
-            await _release_session_state(driver, failed=False)
-    finally:
-        if transaction is not None and not driver.is_closed():
-            with contextlib.suppress(Exception):
-                await transaction.rollback()
+    async with raw_driver(conn) as driver:
+        if getattr(driver.get_settings(), "standard_conforming_strings", "on") != "on":
+            # The scanner and the checks read '...' as PostgreSQL does by default, with
+            # backslashes as plain characters; with this off the server would read the text
+            # differently from the check that allowed it.
+            raise InvalidArgumentError(
+                f"standard_conforming_strings is off on {describe(conn)}: queries.sql reads SQL text as "
+                "PostgreSQL does by default and refuses to run there; turn it on for this role or database"
+            )
+        transaction = None
+        if not driver.is_in_transaction():
+            # Only reads run in it, so it is rolled back, never committed.
+            transaction = driver.transaction(readonly=read_only)
+            await bounded(driver, transaction.start())
+            if read_only:
+                await bounded(driver, driver.execute(f"SAVEPOINT {_SAVEPOINT}"))
+        try:
+            yield driver
+        except BaseException:
+            if read_only:
+                with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                    await _release_session_state(driver, failed=True)
+            raise
+        else:
+            if read_only:
+                await _release_session_state(driver, failed=False)
+        finally:
+            if transaction is not None and not driver.is_closed():
+                with contextlib.suppress(Exception):
+                    await bounded(driver, transaction.rollback())
 
 
 async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
@@ -417,11 +381,11 @@ async def pg_prepare(driver: Any, stmt: Statement) -> PgQuery:
 async def _describe(driver: Any, sql: str) -> tuple[Any, Any]:
     """Parameter and result types of ``sql``: a uniquely named statement, deallocated at once."""
     name = f"__todo_data_{uuid.uuid4().hex}__"
-    prepared = await driver.prepare(sql, name=name)
+    prepared = await bounded(driver, driver.prepare(sql, name=name))
     parameters = prepared.get_parameters()
     attributes = prepared.get_attributes()
     del prepared
-    await driver.execute(f'DEALLOCATE "{name}"')
+    await bounded(driver, driver.execute(f'DEALLOCATE "{name}"'))
     return parameters, attributes
 
 
@@ -504,7 +468,7 @@ async def _bind(driver: Any, stmt: Statement, types: Sequence[str]) -> dict[str,
         placeholders[name] = f" CAST((SELECT pg_catalog.current_setting('{setting}')::{type_sql}) AS {type_sql}) "
     if calls:
         try:
-            await driver.fetch(f"SELECT {', '.join(calls)}", *values)
+            await bounded(driver, driver.fetch(f"SELECT {', '.join(calls)}", *values))
         except asyncpg.DataError as exc:
             raise InvalidArgumentError(_value_error(stmt, str(exc))) from None
     return placeholders
@@ -522,7 +486,7 @@ def _value_error(stmt: Statement, message: str) -> str:
 
 async def pg_rows(driver: Any, query: PgQuery) -> list[pa.Array]:
     """A statement COPY cannot wrap, fetched as rows and typed like the COPY path."""
-    records = await driver.fetch(query.sql, *query.values)
+    records = await bounded(driver, driver.fetch(query.sql, *query.values))
     return [_python_array([record[index] for record in records], column) for index, column in enumerate(query.columns)]
 
 
@@ -603,11 +567,25 @@ async def pg_batches(
             decoder.finish()
             await hand_over(decoder.take())
 
+        # asyncpg misses a connection lost while the receive callback waits for the consumer:
+        # it then waits for the next message forever. Its termination listener does not.
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_lost(_driver: Any) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        driver.add_termination_listener(on_lost)
         producer = asyncio.create_task(produce())
+        getter: asyncio.Future[pa.Table] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({getter, producer, lost}, return_when=asyncio.FIRST_COMPLETED)
+                if lost.done() and not producer.done():
+                    import asyncpg
+
+                    raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
                 if getter.done():
                     yield getter.result()
                     continue
@@ -617,11 +595,15 @@ async def pg_batches(
                     yield queue.get_nowait()
                 return
         finally:
+            driver.remove_termination_listener(on_lost)
+            if getter is not None:
+                getter.cancel()
             if not producer.done():
-                # Stopped early. asyncpg cannot abandon a COPY half read and use the
-                # connection again, so it is closed at once (the server then stops too) and
-                # SQLAlchemy replaces it, as after a lost connection.
-                await conn.invalidate()
+                # Stopped early, or the connection is gone. asyncpg cannot abandon a COPY half
+                # read and use the connection again, so it is closed at once (the server then
+                # stops too) and SQLAlchemy replaces it, as after a lost connection.
+                with contextlib.suppress(Exception):  # cleanup never replaces the cause
+                    await conn.invalidate()
                 producer.cancel()
                 await asyncio.wait({producer})
                 if not producer.cancelled():

@@ -34,7 +34,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations, rules
-from todo_data.database import Source, connect, describe, require_tasks_table
+from todo_data.database import Source, connect, describe, operation, require_tasks_table
 from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message
 from todo_data.models import Task
 from todo_data.replication import replication as replication
@@ -63,6 +63,7 @@ _KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 
 # ------------------------------------------------------------------------------ constraints
 
 
+@operation("checks.constraints")
 async def constraints(source: Source) -> pd.DataFrame:
     """The live primary key, indexes and constraints of the tasks table, from the database.
 
@@ -184,6 +185,7 @@ def _probes() -> list[_Probe]:
     ]
 
 
+@operation("checks.probe")
 async def probe(source: Source) -> pd.DataFrame:
     """Try every write the rules forbid; report whether the database rejected each one.
 
@@ -252,6 +254,7 @@ async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[
 # ------------------------------------------------------------------------------- violations
 
 
+@operation("checks.violations")
 async def violations(source: Source) -> pd.DataFrame:
     """Stored rows that break today's rules, found in SQL.
 
@@ -362,6 +365,7 @@ class Verification:
         return heading + self.frame.to_html(index=False)
 
 
+@operation("checks.verify")
 async def verify(source: Source, *, progress: Progress | None = None) -> Verification:
     """One verdict on a database: revision, drift, constraint probe and stored data.
 

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import sqlite3
+import ssl
 import uuid
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import aclosing, asynccontextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Final, ParamSpec, TypeAlias, TypeVar, overload
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.engine import Engine as SyncEngine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -43,13 +47,15 @@ from todo_data.errors import (
     DatabaseConnectionError,
     DatabaseOperationError,
     InvalidArgumentError,
+    QueryError,
     SchemaNotReadyError,
     SettingsError,
+    TodoDataError,
     driver_message,
 )
 from todo_data.rules import TABLE_NAME
 from todo_data.settings import Settings, get_settings, statement_timeout_seconds
-from todo_data.urls import DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
+from todo_data.urls import DEFAULT_CONNECT_TIMEOUT, DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
 Source: TypeAlias = AsyncEngine | AsyncConnection | AsyncSession
 """Anything a ``todo_data`` database function accepts."""
@@ -142,6 +148,11 @@ def create_engine(
     - ``statement_timeout`` (seconds; PostgreSQL) makes the server cancel any statement
       that runs longer, so a runaway analysis query cannot hold a Neon compute. ``None``
       (the ``DATABASE_STATEMENT_TIMEOUT`` setting for the default URL) or ``0``: no limit.
+      It bounds the client's wait too: a server that stops answering (a suspended
+      compute, a silent network) is given up :data:`DEADLINE_GRACE` seconds after the
+      timeout, with the operation's error (:class:`~todo_data.errors.QueryError` for
+      ``queries.sql``); the statement is cancelled on the server when it answers again,
+      and the connection is closed rather than reused.
 
     Connections are pre-pinged (a suspended Neon compute drops them) and connects time out
     after ``connect_timeout`` seconds (10 by default). Extra keyword arguments go to
@@ -186,6 +197,10 @@ def create_engine(
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = _unique_statement_name
+    if timeout is not None and target.backend == "postgresql":
+        # asyncpg's per-call deadline (every statement, COPY and transaction command):
+        # past it the driver sends PostgreSQL's cancel request and raises TimeoutError.
+        connect_args.setdefault("command_timeout", timeout + DEADLINE_GRACE)
     execution_options = dict(kwargs.pop("execution_options", {}))
     if read_only:
         _refuse_read_write(None, kwargs)
@@ -229,7 +244,11 @@ def create_engine(
         event.listen(engine.sync_engine.pool, "checkout", _sqlite_query_only_on_checkout)
     if target.backend == "postgresql":
         event.listen(engine.sync_engine, "do_connect", functools.partial(_connect_with_one_retry, pooled=target.pooled))
+        event.listen(engine.sync_engine, "handle_error", _abandon_after_deadline)
     if timeout is not None and target.backend == "postgresql":
+        watchdog = functools.partial(_arm_watchdog, seconds=timeout + DEADLINE_GRACE + WATCHDOG_SLACK)
+        event.listen(engine.sync_engine, "before_cursor_execute", watchdog)
+        event.listen(engine.sync_engine, "after_cursor_execute", _disarm_watchdog)
         # Per transaction (SET LOCAL), not as a startup parameter or session SET:
         # PgBouncer in transaction mode rejects the first and would leak the second.
         # At least 1 ms: PostgreSQL reads 0 as "no limit", which a positive value never means.
@@ -241,6 +260,12 @@ def create_engine(
         )
     return engine
 
+
+#: Seconds the client waits for a statement past ``statement_timeout`` before giving up:
+#: long enough for the server's own timeout (and its message) to arrive first.
+DEADLINE_GRACE: Final = 0.25
+#: Seconds a given-up statement's cancel request may take to leave before its connection closes.
+CANCEL_SEND_WAIT: Final = 0.2
 
 #: Seconds to wait before the one retry of a connect that failed transiently.
 CONNECT_RETRY_DELAY = 1.0
@@ -279,11 +304,16 @@ def _connect(dialect: Any, cargs: Any, cparams: Any, *, pooled: bool) -> Any:
     if pooled:
         # PgBouncer accepts the client before it has a server connection: a restarting
         # or waking server only shows on the first statement, so ask for one here,
-        # where a transient failure is still retried.
+        # where a transient failure is still retried. Within the connect timeout: with
+        # no server, PgBouncer would hold the client for its query_wait_timeout (120 s).
         try:
-            connection.ping()
-        except Exception:
-            connection.close()
+            await_(
+                connection.driver_connection.execute(
+                    "SELECT 1", timeout=cparams.get("timeout", DEFAULT_CONNECT_TIMEOUT)
+                )
+            )
+        except BaseException:
+            connection.terminate()
             raise
     return connection
 
@@ -517,15 +547,317 @@ def describe(source: Source) -> str:
 
 def connection_error(source: Source, exc: BaseException) -> DatabaseConnectionError:
     """A readable :class:`DatabaseConnectionError` for a failed connect, password scrubbed."""
-    cause = getattr(exc, "orig", None) or exc
-    reason = scrub(driver_message(exc), engine_of(source).url.password)
+    cause = _driver_cause(exc)
+    password = engine_of(source).url.password
+    reason = scrub(driver_message(exc), password)
     if isinstance(cause, TimeoutError) and not str(cause).strip():
         reason = "timed out (the server did not answer; a suspended Neon compute may still be starting)"
+    elif not isinstance(cause, OSError) and is_connection_lost(exc):
+        reason = f"the connection was lost while it was being opened ({_lost_reason(cause, password)})"
     return DatabaseConnectionError(f"Could not connect to {describe(source)}: {reason}")
 
 
 # Anything raised while opening a connection means the database could not be used.
 _CONNECT_ERRORS = (OSError, TimeoutError, DBAPIError)
+
+
+# -- driver errors ---------------------------------------------------------------------------
+# One translation of what SQLAlchemy, asyncpg and sqlite3 raise into TodoDataError, used by
+# every public operation (:func:`operation`): a lost connection, a statement given up at the
+# client's deadline, and everything else the database said.
+
+# SQLSTATEs of a backend that is going away: administrator command (pg_terminate_backend,
+# a fast shutdown), crash shutdown, starting up. Class 08 is asyncpg's PostgresConnectionError.
+_GONE_SQLSTATES: Final = frozenset({"57P01", "57P02", "57P03"})
+_READ_ONLY_SQLSTATE: Final = "25006"
+_READ_ONLY_HINT: Final = (
+    " (queries.sql reads in a READ ONLY transaction when given an engine: to write, use a"
+    " session of your own, todo_data.session_scope, and commit it)"
+)
+# The operation the outermost public call is running, for messages (set by coroutines only:
+# an async generator's steps run in its caller's context).
+_RUNNING: ContextVar[str | None] = ContextVar("todo_data_operation", default=None)
+
+
+def driver_errors_types() -> tuple[type[BaseException], ...]:
+    """What the database layers raise: SQLAlchemy, asyncpg and sqlite3 errors, socket failures.
+
+    :class:`TimeoutError` is asyncpg's deadline (see :data:`DEADLINE_GRACE`). Other
+    :class:`OSError` (a file that cannot be written) is no database error.
+    """
+    import asyncpg
+
+    return (
+        SQLAlchemyError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        sqlite3.Error,
+        ConnectionError,
+        ssl.SSLError,
+        TimeoutError,
+    )
+
+
+def _driver_cause(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrapping (and its asyncpg adapter's)."""
+    cause = getattr(exc, "orig", None) or exc
+    inner = cause.__cause__
+    return inner if inner is not None and type(cause).__module__.startswith("sqlalchemy") else cause
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection is gone: its backend terminated, the server or
+    PgBouncer stopped, the socket closed (as opposed to a statement the database refused)."""
+    import asyncpg
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = _driver_cause(exc)
+    if isinstance(cause, asyncpg.PostgresConnectionError) or getattr(cause, "sqlstate", None) in _GONE_SQLSTATES:
+        return True
+    if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
+        return True  # also "cannot call Transaction.rollback(): the underlying connection is closed"
+    return isinstance(cause, ConnectionError | ssl.SSLError)
+
+
+def _lost_reason(cause: BaseException, password: str | None) -> str:
+    """What the server said as it went, or that it closed the connection (not asyncpg's own
+    complaint about using the closed connection, "cannot switch to state …")."""
+    import asyncpg
+
+    if isinstance(cause, asyncpg.InternalClientError | asyncpg.InterfaceError):
+        return "the server closed the connection"
+    return scrub(driver_message(cause), password)
+
+
+def is_deadline(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncpg giving up on a statement at the client's deadline."""
+    return isinstance(_driver_cause(exc), TimeoutError)
+
+
+def driver_error(
+    source: Source,
+    exc: BaseException,
+    *,
+    operation: str | None = None,
+    error: type[DatabaseOperationError] = DatabaseOperationError,
+    outcome: str | None = None,
+) -> TodoDataError:
+    """The :class:`TodoDataError` for a driver error raised while ``operation`` ran on ``source``.
+
+    - A lost connection is a :class:`DatabaseConnectionError` naming host, database and
+      the operation.
+    - A statement given up at the client's deadline (a suspended or silent server) is an
+      ``error`` saying so.
+    - Anything else is an ``error`` with the database's message, its detail and hint, and
+      its SQLSTATE.
+
+    ``operation`` defaults to the public call running (see :func:`operation`); ``outcome``
+    says what became of the work (``nothing was written to …``). Passwords are masked.
+    """
+    running = _RUNNING.get() or operation or "a statement"
+    where = describe(source)
+    after = f"; {outcome}" if outcome else ""
+    cause = _driver_cause(exc)
+    password = engine_of(source).url.password
+    if is_connection_lost(exc):
+        reason = _lost_reason(cause, password)
+        return DatabaseConnectionError(
+            f"The connection to {where} was lost while {running} was running ({reason}){after}. "
+            "The engine opens a new connection for the next call."
+        )
+    if is_deadline(exc):
+        timeout = about(source).statement_timeout
+        limit = f"the statement timeout ({timeout:g} s)" if timeout is not None else "its timeout"
+        waited = (
+            f" the client stopped waiting after about {timeout + DEADLINE_GRACE:g} s:" if timeout is not None else ""
+        )
+        return error(
+            f"{running} got no answer from {where} within {limit};{waited} the server may be suspended "
+            f"or unreachable{after}. The statement is cancelled on the server when it answers again; "
+            "the connection was closed and the engine opens a new one for the next call."
+        )
+    sqlstate = getattr(cause, "sqlstate", None)
+    message = driver_message(cause)
+    for label in ("detail", "hint"):
+        extra = getattr(cause, label, None)
+        if isinstance(extra, str) and extra:
+            message += f" ({label}: {extra.strip()})"
+    if issubclass(error, QueryError) and (sqlstate == _READ_ONLY_SQLSTATE or "readonly database" in message):
+        message += _READ_ONLY_HINT
+    subject = "The query" if issubclass(error, QueryError) else running
+    return error(f"{subject} failed on {where}: {scrub(message, password)}{after}", sqlstate=sqlstate)
+
+
+@asynccontextmanager
+async def driver_errors(
+    source: Source,
+    operation: str,
+    *,
+    error: type[DatabaseOperationError] = DatabaseOperationError,
+    outcome: str | None = None,
+) -> AsyncIterator[None]:
+    """Inside the block, driver errors are raised as :func:`driver_error` makes them."""
+    try:
+        yield
+    except TodoDataError:
+        raise
+    except driver_errors_types() as exc:
+        raise driver_error(source, exc, operation=operation, error=error, outcome=outcome) from exc
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+
+
+class operation:
+    """Declares a public database operation: no driver error leaves it, only TodoDataErrors.
+
+    ``@operation("queries.tasks_frame")`` on a coroutine function or an async generator
+    function whose first argument is the source. Errors are translated by
+    :func:`driver_error`; failures of other kinds pass unchanged. Nested operations are
+    named by the outermost (``checks.verify``, not the ``migrations.drift`` it calls).
+    """
+
+    def __init__(self, name: str, *, error: type[DatabaseOperationError] = DatabaseOperationError) -> None:
+        self.name = name
+        self.error = error
+
+    @overload
+    def __call__(self, function: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]: ...
+    @overload
+    def __call__(self, function: Callable[_P, AsyncIterator[_T]]) -> Callable[_P, AsyncIterator[_T]]: ...
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        name, error = self.name, self.error
+        if inspect.isasyncgenfunction(function):
+
+            @functools.wraps(function)
+            async def stream(source: Source, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                async with (
+                    driver_errors(source, name, error=error),
+                    aclosing(function(source, *args, **kwargs)) as items,
+                ):
+                    async for item in items:
+                        yield item
+
+            return stream
+
+        @functools.wraps(function)
+        async def call(source: Source, *args: Any, **kwargs: Any) -> Any:
+            token = _RUNNING.set(_RUNNING.get() or name)
+            try:
+                async with driver_errors(source, name, error=error):
+                    return await function(source, *args, **kwargs)
+            finally:
+                _RUNNING.reset(token)
+
+        return call
+
+
+async def abandon(driver: Any) -> None:
+    """Close an asyncpg connection at once, once its pending cancel requests have left.
+
+    After its deadline asyncpg sends PostgreSQL's cancel request from a task of its own,
+    which ``terminate()`` would cancel before it is sent; it gets :data:`CANCEL_SEND_WAIT`
+    seconds. A graceful close would wait for a server that does not answer.
+    """
+    pending = [task for task in getattr(driver, "_cancellations", ()) if not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=CANCEL_SEND_WAIT)
+    driver.terminate()
+
+
+def _abandon_after_deadline(context: ExceptionContext) -> BaseException | None:
+    """A statement run by SQLAlchemy passed its deadline: its connection is closed now.
+
+    SQLAlchemy's invalidation would first try a graceful close for two seconds. A statement
+    the watchdog stopped (its connection closed under it) is reported as the deadline it is.
+    """
+    connection = context.connection
+    if connection is None:
+        return None
+    watched = connection.info.pop(_WATCHDOG, None)
+    if watched is not None:
+        watched.cancel()
+    if connection.info.pop(_WATCHDOG_FIRED, False):
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
+        return TimeoutError("the watchdog closed the connection at the statement's deadline")
+    if not isinstance(context.original_exception, TimeoutError):
+        return None
+    if not connection.invalidated:
+        await_(abandon(connection.connection.driver_connection))
+    context.is_disconnect = True
+    context.invalidate_pool_on_disconnect = False
+    return None
+
+
+#: Seconds past asyncpg's own deadline after which the watchdog closes the connection itself.
+WATCHDOG_SLACK: Final = 0.1
+_WATCHDOG: Final = "todo_data_watchdog"
+_WATCHDOG_FIRED: Final = "todo_data_watchdog_fired"
+
+
+def _arm_watchdog(
+    conn: Any, _cursor: Any, _statement: Any, _parameters: Any, _context: Any, _many: Any, *, seconds: float
+) -> None:
+    # asyncpg's per-call timeout misses some protocol states (a prepare answered in part
+    # through PgBouncer waits forever): a timer of our own closes the connection shortly after.
+    driver = conn.connection.driver_connection
+
+    def fire() -> None:
+        conn.info[_WATCHDOG_FIRED] = True
+        driver.terminate()
+
+    conn.info[_WATCHDOG] = asyncio.get_running_loop().call_later(seconds, fire)
+
+
+def _disarm_watchdog(conn: Any, *_args: Any) -> None:
+    watched = conn.info.pop(_WATCHDOG, None)
+    if watched is not None:
+        watched.cancel()
+
+
+def connection_gone(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` can no longer be used: closed, invalidated, or its driver's connection closed."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return True
+    is_closed = getattr(sync.connection.driver_connection, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
+
+
+async def bounded(driver: Any, call: Awaitable[_T]) -> _T:
+    """``call`` on asyncpg's connection, given up :data:`WATCHDOG_SLACK` after its deadline.
+
+    asyncpg's own per-call timeout misses some protocol states (a prepare answered in
+    part through PgBouncer waits forever). The deadline is the connection's
+    ``command_timeout`` (see :func:`create_engine`); without one the call is unbounded.
+    """
+    deadline = getattr(getattr(driver, "_config", None), "command_timeout", None)
+    if deadline is None:
+        return await call
+    return await asyncio.wait_for(call, deadline + WATCHDOG_SLACK)
+
+
+@asynccontextmanager
+async def raw_driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """asyncpg's connection under ``conn``, for what SQLAlchemy cannot do (``COPY``).
+
+    A statement given up at its deadline leaves the connection waiting for a server that
+    may never answer, so it is abandoned at once (:func:`abandon`); SQLAlchemy then sees it
+    closed and replaces it.
+    """
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    try:
+        yield driver
+    except BaseException as exc:
+        if is_deadline(exc) and not driver.is_closed():
+            await abandon(driver)
+        raise
 
 
 @asynccontextmanager
@@ -535,7 +867,9 @@ async def connect(source: Source) -> AsyncIterator[AsyncConnection]:
     An engine gives a new connection (closed afterwards, its transaction rolled back
     unless the caller committed); a connection is used as it is; a session gives the
     connection of its current transaction. Interrupting the kernel (Stop) cancels the
-    statement on the server (see :mod:`todo_data._interrupt`).
+    statement on the server (see :mod:`todo_data._interrupt`). After a failure that left
+    the connection unusable (lost, or given up at its deadline) it is invalidated, not
+    returned to the pool, and cleaning up never replaces the failure.
     """
     async with stoppable(_borrow(source), owned=isinstance(source, AsyncEngine)) as conn:
         yield conn
@@ -553,8 +887,26 @@ async def _borrow(source: Source) -> AsyncIterator[AsyncConnection]:
     conn = await _open(source, source.connect())
     try:
         yield conn
-    finally:
-        await conn.close()
+    except BaseException:
+        await _release(conn, failed=True)
+        raise
+    await _release(conn, failed=False)
+
+
+async def _release(conn: AsyncConnection, *, failed: bool) -> None:
+    """Return the connection to the pool (rolled back), or invalidate it when it is broken.
+
+    Never raises: a connection that cannot even be rolled back is thrown away instead,
+    and the work it did (or the failure being raised) stands.
+    """
+    if not (failed and connection_gone(conn)):
+        try:
+            await conn.close()
+            return
+        except Exception:  # the rollback on the way back to the pool failed: the connection is broken
+            pass
+    with suppress(Exception):
+        await conn.invalidate()
 
 
 @asynccontextmanager
@@ -564,16 +916,30 @@ async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
     With an engine, the transaction is committed on success and rolled back on error.
     With a connection or session, the writes join the caller's transaction (which the
     caller commits) inside a savepoint, so an error rolls back this block's writes only.
+    A connection lost while committing is a :class:`DatabaseConnectionError` saying that
+    the changes may or may not have been stored.
     """
-    if isinstance(source, AsyncEngine):
-        async with connect(source) as conn, conn.begin():
-            yield conn
-        return
     async with connect(source) as conn:
-        if not conn.in_transaction():
-            await conn.begin()
-        async with conn.begin_nested():
+        if isinstance(source, AsyncEngine):
+            transaction = await conn.begin()
+        else:
+            if not conn.in_transaction():
+                await conn.begin()
+            transaction = await conn.begin_nested()
+        try:
             yield conn
+        except BaseException:
+            if not connection_gone(conn):
+                with suppress(Exception):  # cleanup never replaces the cause
+                    await transaction.rollback()
+            raise
+        try:
+            await transaction.commit()
+        except driver_errors_types() as exc:
+            if not is_connection_lost(exc):
+                raise
+            outcome = "it was lost during COMMIT, so the changes may or may not have been stored: check before retrying"
+            raise driver_error(source, exc, outcome=outcome) from exc
 
 
 async def require_tasks_table(conn: AsyncConnection, source: Source) -> str:
@@ -594,22 +960,6 @@ async def require_tasks_table(conn: AsyncConnection, source: Source) -> str:
             "run migrations first (`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
         )
     return backend
-
-
-@asynccontextmanager
-async def raw_driver_errors(source: Source) -> AsyncIterator[None]:
-    """Turn errors of asyncpg used directly (COPY) into :class:`DatabaseOperationError`.
-
-    SQLAlchemy wraps driver errors of the statements it runs; a raw COPY would otherwise
-    surface asyncpg's own exception types, unlike every other failure of the library.
-    """
-    import asyncpg
-
-    try:
-        yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        message = scrub(driver_message(exc), engine_of(source).url.password)
-        raise DatabaseOperationError(f"{describe(source)}: {message}") from exc
 
 
 async def _open(source: Source, opening: Any) -> AsyncConnection:
@@ -638,7 +988,8 @@ async def session_scope(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
-            await session.rollback()
+            with suppress(Exception):  # a lost connection cannot roll back: the cause stands
+                await session.rollback()
             raise
 
 
@@ -670,5 +1021,6 @@ async def get_async_session() -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            await session.rollback()
+            with suppress(Exception):  # a lost connection cannot roll back: the cause stands
+                await session.rollback()
             raise

@@ -20,12 +20,24 @@ class SettingsError(TodoDataError, ValueError):
 
 
 class DatabaseConnectionError(TodoDataError, ConnectionError):
-    """The database could not be reached or refused the connection."""
+    """The database could not be reached, refused the connection, or the connection was lost
+    while an operation was running (the backend was terminated, the server or PgBouncer
+    stopped). The message names host, database and the operation; the engine opens a new
+    connection for the next call."""
 
 
 class DatabaseOperationError(TodoDataError):
-    """The database refused or interrupted an operation made through the driver directly
-    (a COPY stopped by a statement timeout, a dropped connection, a missing permission)."""
+    """The database refused or interrupted an operation (a statement timeout, a missing
+    permission, a write in a read-only transaction), or gave no answer within the statement
+    timeout.
+
+    ``sqlstate`` is PostgreSQL's error code when the database gave one (``"25006"`` for a
+    write refused by a read-only transaction), else ``None``.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
 
 
 class SchemaNotReadyError(TodoDataError):
@@ -44,16 +56,11 @@ class InvalidArgumentError(TodoDataError, ValueError):
     """An argument given to a library function is not valid (checked before any query)."""
 
 
-class QueryError(TodoDataError):
+class QueryError(DatabaseOperationError):
     """An ad-hoc query (:func:`todo_data.queries.sql`) failed; the message is the database's.
 
-    ``sqlstate`` is PostgreSQL's error code when the database gave one (``"25006"`` for a
-    write refused by a read-only transaction), else ``None``.
+    ``sqlstate`` as for :class:`DatabaseOperationError`.
     """
-
-    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
 
 
 class MissingExtraError(TodoDataError, ImportError):

@@ -12,7 +12,11 @@ Spark read as one table, with the frame contract's types.
   arrive in; at most :data:`MAX_OPEN_FILES` files are open at once.
 - **Atomic**: everything is written into a hidden directory beside ``PATH``, renamed to
   ``PATH`` at the end. A failed or interrupted export leaves nothing at ``PATH`` (and
-  removes its hidden directory, unless the process itself is killed).
+  removes its hidden directory and the parent folders it created, unless the process
+  itself is killed).
+- **Checked first**: a path that cannot work (a NUL character, a dangling symbolic link,
+  a folder holding the working directory or the database itself) is refused before any
+  query runs (see :func:`export_parquet`).
 """
 
 from __future__ import annotations
@@ -32,13 +36,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy.exc import SQLAlchemyError
 
 from todo_data import _sqlrun, _task_sql
 from todo_data._task_sql import Params, TaskFilter
-from todo_data.database import Source, describe, engine_of, require_tasks_table
-from todo_data.errors import DatabaseOperationError, InvalidArgumentError, driver_message
-from todo_data.urls import scrub
+from todo_data.database import Source, about, driver_errors, operation, require_tasks_table
+from todo_data.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from todo_data.queries import StatusFilter, TimeBound
@@ -70,6 +72,7 @@ DICTIONARY_COLUMNS: Final = ["user_id", "status"]
 MAX_OPEN_FILES: Final = 8
 
 
+@operation("queries.export_parquet")
 async def export_parquet(
     source: Source,
     path: str | os.PathLike[str],
@@ -96,12 +99,19 @@ async def export_parquet(
     carries the schema.
 
     ``path`` must not exist unless ``overwrite=True``; the new dataset replaces it only
-    once complete. ``chunk_size`` rows are fetched at a time and make a row group of
-    each month's file (memory grows with it: with the default the export stays under
-    about 200 MB, whatever the size of the table). ``progress(done, total)`` is called
+    once complete. Missing parent folders are created, and removed again if the export
+    fails. Refused with :class:`~todo_data.errors.InvalidArgumentError` before any query:
+    a NUL character in ``path``, a path ending in ``.`` or ``..``, a symbolic link to
+    nothing, and with ``overwrite=True`` a folder that holds the working directory or the
+    SQLite database being exported (replacing it would delete them).
+
+    ``chunk_size`` rows are fetched at a time and make a row group of each month's file
+    (memory grows with it: with the default the export stays under about 200 MB, whatever
+    the size of the table). ``progress(done, total)`` is called
     after each chunk (``total`` is counted first, so only pass it when you want the bar).
-    A database failure raises :class:`~todo_data.errors.DatabaseOperationError` saying
-    that nothing was written.
+    A database failure raises :class:`~todo_data.errors.DatabaseOperationError` (a lost
+    connection :class:`~todo_data.errors.DatabaseConnectionError`) saying that nothing
+    was written.
 
     >>> rows = await export_parquet(engine, "exports/tasks", since="2025-01-01")  # doctest: +SKIP
     >>> import pyarrow.dataset as ds
@@ -117,13 +127,15 @@ async def export_parquet(
         raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
-    total = await _count(source, filters) if progress is not None else 0
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _checked_target(source, path, overwrite=overwrite)
+    created = _make_folders(target.parent)
     try:
-        async with aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables:
+        total = await _count(source, filters) if progress is not None else 0
+        # The connection dropped, a statement timed out, a replica cancelled the query …
+        async with (
+            driver_errors(source, "queries.export_parquet", outcome=f"nothing was written to {target}"),
+            aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables,
+        ):
             return await _write(
                 tables,
                 target,
@@ -133,12 +145,70 @@ async def export_parquet(
                 progress=progress,
                 row_group_rows=chunk_size,
             )
-    except database_errors() as exc:
-        # The connection dropped, a statement timed out, a replica cancelled the query …
-        reason = scrub(driver_message(exc), engine_of(source).url.password)
-        raise DatabaseOperationError(
-            f"{describe(source)}: the export to {target} failed, so nothing was written there: {reason}"
-        ) from exc
+    except BaseException:
+        _remove_folders(created)
+        raise
+
+
+def _checked_target(source: Source, path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """``path`` as the dataset's folder, or :class:`InvalidArgumentError` before any query runs.
+
+    Refused: a NUL character (no file name holds one); a path ending in ``.`` or ``..``
+    (it names a folder the path itself depends on); a symbolic link whose target does not
+    exist (the export would replace the link, not fill what it names); an existing path
+    without ``overwrite``; and, with ``overwrite``, a folder holding the working directory
+    or the SQLite database being exported, which replacing it would delete.
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InvalidArgumentError(f"path {text!r} holds a NUL character, which no file name can hold")
+    target = Path(text)
+    if target.name in ("", ".", ".."):
+        raise InvalidArgumentError(
+            f"path {text!r} names no folder of its own to write the dataset to: give one inside it, such as "
+            f"{str(target / 'tasks')!r}"
+        )
+    if target.is_symlink() and not target.exists():
+        raise InvalidArgumentError(
+            f"{target} is a symbolic link to {os.readlink(target)}, which does not exist: create what it names, "
+            "remove the link, or export elsewhere"
+        )
+    if not target.exists():
+        return target
+    if not overwrite:
+        raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
+    replaced = target.resolve()
+    database = about(source).location
+    held = [("the working directory", Path.cwd())]
+    if database is not None and database != ":memory:":
+        held.append(("the SQLite database being exported", Path(database)))
+    for what, inside in held:
+        if inside.resolve().is_relative_to(replaced):
+            raise InvalidArgumentError(
+                f"{target} holds {what} ({inside}), which overwrite=True would delete with it: export to a folder "
+                "of its own"
+            )
+    return target
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, outermost first."""
+    missing = [folder, *folder.parents]
+    missing = [path for path in missing if not path.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(f"could not create the folder {folder}: {exc.strerror}") from None
+    return missing
+
+
+def _remove_folders(created: list[Path]) -> None:
+    """Remove the folders an export created, innermost first, as long as they are empty."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (someone else wrote there meanwhile), or gone already
 
 
 async def _tables(
@@ -208,13 +278,6 @@ async def _write(
     finally:
         pool.shutdown(wait=True)
     return writer.rows
-
-
-def database_errors() -> tuple[type[BaseException], ...]:
-    """What the database and its drivers raise (asyncpg's own errors escape a server-side cursor)."""
-    import asyncpg
-
-    return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class _DatasetWriter:

@@ -44,7 +44,7 @@ from sqlalchemy.pool import NullPool
 import todo_data
 from alembic import command
 from todo_data import triggers
-from todo_data.database import Source, connect, create_engine, describe, direct_url, engine_of, target_of
+from todo_data.database import Source, connect, create_engine, describe, direct_url, engine_of, operation, target_of
 from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, driver_message
 from todo_data.models import metadata
 from todo_data.replication import require_primary
@@ -145,6 +145,7 @@ def head() -> str:
     return revision
 
 
+@operation("migrations.upgrade")
 async def upgrade(source: Source, revision: str = "head", *, lock_timeout: float | None = None) -> str | None:
     """Upgrade the database to ``revision`` (default: the newest); returns the new revision.
 
@@ -163,6 +164,7 @@ async def upgrade(source: Source, revision: str = "head", *, lock_timeout: float
     return await current(source)
 
 
+@operation("migrations.downgrade")
 async def downgrade(source: Source, revision: str, *, lock_timeout: float | None = None) -> str | None:
     """Downgrade the database to ``revision`` (``"base"`` removes every table).
 
@@ -172,6 +174,7 @@ async def downgrade(source: Source, revision: str, *, lock_timeout: float | None
     return await current(source)
 
 
+@operation("migrations.current")
 async def current(source: Source) -> str | None:
     """The database's current revision, or ``None`` when it was never migrated."""
     async with connect(source) as conn:
@@ -197,6 +200,7 @@ def history() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["revision", "down_revision", "message", "is_head"])
 
 
+@operation("migrations.drift")
 async def drift(source: Source) -> pd.DataFrame:
     """Differences between the model and the live schema; empty when they agree.
 

@@ -25,7 +25,7 @@ from sqlalchemy import DateTime, Uuid, text
 from todo_data._frames import STRING
 from todo_data._output import Output, check_output, convert
 from todo_data._task_sql import TASK_COLUMNS, pg_readable, sqlite_instant
-from todo_data.database import Source, connect, require_tasks_table
+from todo_data.database import Source, connect, operation, require_tasks_table
 from todo_data.models import Task
 from todo_data.rules import RULES, TABLE_NAME
 
@@ -49,6 +49,7 @@ PROFILE_COLUMNS: Final = (
 )
 
 
+@operation("queries.profile")
 async def profile(source: Source, *, output: Output = "pandas") -> Any:
     """One row per column of the tasks table, computed by the database in two statements.
 

@@ -33,8 +33,8 @@ from todo_data import _frames, _sqlrun, _task_sql
 from todo_data._frames import STRING, TIMEDELTA, status_dtype
 from todo_data._output import Output, check_output, convert, from_arrow, pandas_from_arrow
 from todo_data._task_sql import TASK_ORDER, Params, TaskFilter
-from todo_data.database import Source, connect, raw_driver_errors, require_tasks_table
-from todo_data.errors import InvalidArgumentError
+from todo_data.database import Source, connect, operation, require_tasks_table
+from todo_data.errors import InvalidArgumentError, QueryError
 from todo_data.export import export_parquet as export_parquet
 from todo_data.models import TaskStatus
 from todo_data.profiling import profile as profile
@@ -60,6 +60,7 @@ Freq = Literal["D", "W", "M"]
 Frame: TypeAlias = Any
 
 
+@operation("queries.tasks_frame")
 async def tasks_frame(
     source: Source,
     *,
@@ -100,6 +101,7 @@ async def tasks_frame(
         return convert(await _load(conn, source, task_filter), chosen)
 
 
+@operation("queries.iter_tasks_frames")
 async def iter_tasks_frames(
     source: Source,
     *,
@@ -135,7 +137,7 @@ async def iter_tasks_frames(
         params = Params()
         if backend == "postgresql":
             stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=True), params.named())
-            async with raw_driver_errors(source), aclosing(_sqlrun.pg_batches(conn, stmt, chunk_size)) as batches:
+            async with aclosing(_sqlrun.pg_batches(conn, stmt, chunk_size)) as batches:
                 async for batch in batches:
                     yield _frames.tasks_frame_from(batch, categories=categories)
             return
@@ -145,6 +147,7 @@ async def iter_tasks_frames(
             yield _frames.tasks_frame_from(_frames.sqlite_tasks_table(rows), categories=categories)
 
 
+@operation("queries.status_counts")
 async def status_counts(
     source: Source,
     *,
@@ -188,6 +191,7 @@ async def status_counts(
 PER_USER_FIXED_COLUMNS: Final = frozenset({"user_id", "total", "completion_rate"})
 
 
+@operation("queries.tasks_per_user")
 async def tasks_per_user(
     source: Source,
     *,
@@ -236,6 +240,7 @@ async def tasks_per_user(
     return convert(frame, chosen)
 
 
+@operation("queries.created_over_time")
 async def created_over_time(
     source: Source,
     *,
@@ -277,6 +282,7 @@ async def created_over_time(
     return convert(frame.sort_values(["period", "status"], ignore_index=True), chosen)
 
 
+@operation("queries.open_task_ages")
 async def open_task_ages(
     source: Source,
     *,
@@ -318,8 +324,7 @@ async def _load(conn: AsyncConnection, source: Source, task_filter: TaskFilter) 
         # The server sends the rows as it scans them and the decoder puts them in the
         # contract's order: sorting them on the server would cost it as much as sending them.
         stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=False), params.named())
-        async with raw_driver_errors(source):
-            table = await _sqlrun.pg_table(conn, stmt, order_by=TASK_ORDER)
+        table = await _sqlrun.pg_table(conn, stmt, order_by=TASK_ORDER)
     else:
         result = await conn.execute(text(_task_sql.sqlite_tasks_select(task_filter, params)), params.named())
         table = _frames.sqlite_tasks_table(result.all())
@@ -386,6 +391,7 @@ def _time_bound(name: str, value: datetime | date | str) -> datetime:
 # -- ad-hoc SQL ------------------------------------------------------------------------------------
 
 
+@operation("queries.sql", error=QueryError)
 async def sql(
     source: Source, query: str, params: Mapping[str, Any] | None = None, *, output: Output = "pandas"
 ) -> Frame:
@@ -430,7 +436,7 @@ async def sql(
     chosen = check_output(output)
     stmt = _sqlrun.checked(source, stmt)
     read_only = isinstance(source, AsyncEngine)
-    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+    async with _sqlrun.reading(source) as conn:
         if conn.dialect.name == "postgresql":
             result = await _sqlrun.pg_table(conn, stmt, read_only=read_only)
         else:
@@ -438,6 +444,7 @@ async def sql(
     return from_arrow(result, chosen)
 
 
+@operation("queries.iter_sql", error=QueryError)
 async def iter_sql(
     source: Source,
     query: str,
@@ -459,7 +466,7 @@ async def iter_sql(
     _check_chunk_size(chunk_size)
     stmt = _sqlrun.checked(source, _sqlrun.statement(query, params))
     read_only = isinstance(source, AsyncEngine)
-    async with _sqlrun.reading(source) as conn, _sqlrun.query_errors(source):
+    async with _sqlrun.reading(source) as conn:
         if conn.dialect.name == "postgresql":
             batches = _sqlrun.pg_batches(conn, stmt, chunk_size, read_only=read_only)
         else:

@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data.database import Source, connect, describe
+from todo_data.database import Source, connect, describe, operation
 from todo_data.errors import ReadReplicaError
 
 #: The columns of :func:`replication`'s frame.
@@ -66,6 +66,7 @@ _DTYPES: Final = {
 STATS_ROLE: Final = "pg_read_all_stats"
 
 
+@operation("checks.replication")
 async def replication(source: Source) -> pd.DataFrame:
     """Where the database stands in streaming replication, one row per replication link.
 

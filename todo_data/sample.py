@@ -20,6 +20,7 @@ import random
 import uuid
 from bisect import bisect
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from itertools import accumulate, islice
 from typing import Any, Final
@@ -27,7 +28,7 @@ from typing import Any, Final
 from sqlalchemy import Table, insert
 
 from todo_data._task_sql import TASK_COLUMNS
-from todo_data.database import Source, begin, raw_driver_errors, require_tasks_table
+from todo_data.database import Source, begin, operation, raw_driver, require_tasks_table
 from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
 from todo_data.replication import require_primary
@@ -212,6 +213,7 @@ def _rows(
         )
 
 
+@operation("sample.seed")
 async def seed(
     source: Source,
     *,
@@ -247,28 +249,27 @@ async def seed(
         table: Table = Task.__table__  # type: ignore[attr-defined]
         # The transaction is begun by require_tasks_table's query, so the raw driver's
         # COPY below runs inside it.
-        driver = (await conn.get_raw_connection()).driver_connection if backend == "postgresql" else None
-        # asyncpg's own UUID (a uuid.UUID subclass, what it returns for uuid columns) is
-        # cheaper to build than uuid.UUID, and its COPY encoder copies it without conversion.
-        if driver is not None:
-            from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
-
-            ids = _new_ids(AsyncpgUUID)
-        else:
-            ids = _new_ids()
-        rows = _rows(rng, _users(rng, users), tasks, now, ids)
-        while done < tasks:
-            size = min(batch_size, tasks - done)
-            batch = islice(rows, size)
+        async with raw_driver(conn) if backend == "postgresql" else nullcontext() as driver:
+            # asyncpg's own UUID (a uuid.UUID subclass, what it returns for uuid columns) is
+            # cheaper to build than uuid.UUID, and its COPY encoder copies it without conversion.
             if driver is not None:
-                # A lazy iterable, not a list: asyncpg sends the rows about every 512 KiB as
-                # it encodes them, so PostgreSQL inserts one part of the batch while Python
-                # generates the next (CPU work and I/O overlap in this one event loop).
-                async with raw_driver_errors(source):
-                    await driver.copy_records_to_table(TABLE_NAME, columns=TASK_COLUMNS, records=batch)
+                from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
+
+                ids = _new_ids(AsyncpgUUID)
             else:
-                await conn.execute(insert(table), [dict(zip(TASK_COLUMNS, row, strict=True)) for row in batch])
-            done += size
-            if progress is not None:
-                progress(done, tasks)
+                ids = _new_ids()
+            rows = _rows(rng, _users(rng, users), tasks, now, ids)
+            while done < tasks:
+                size = min(batch_size, tasks - done)
+                batch = islice(rows, size)
+                if driver is not None:
+                    # A lazy iterable, not a list: asyncpg sends the rows about every 512 KiB as
+                    # it encodes them, so PostgreSQL inserts one part of the batch while Python
+                    # generates the next (CPU work and I/O overlap in this one event loop).
+                    await driver.copy_records_to_table(TABLE_NAME, columns=TASK_COLUMNS, records=batch)
+                else:
+                    await conn.execute(insert(table), [dict(zip(TASK_COLUMNS, row, strict=True)) for row in batch])
+                done += size
+                if progress is not None:
+                    progress(done, tasks)
     return done

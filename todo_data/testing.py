@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -137,6 +138,17 @@ class PostgresCluster:
     def restart(self) -> None:
         """Restart the server (every connection is dropped, as on a Neon compute restart)."""
         self.pg_ctl("-m", "fast", "restart")
+
+    def shutdown(self) -> None:
+        """Stop the server as ``pg_ctl stop`` does (fast: every session ends), keeping its data.
+
+        :meth:`start` starts it again on the same port.
+        """
+        self.pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        """Start the server again after :meth:`shutdown`."""
+        self.pg_ctl("start")
 
     def create_database(self, name: str) -> str:
         """A new empty database owned by the application role; returns its URL."""
@@ -288,12 +300,27 @@ class PgBouncer:
         return f"postgresql://{APP_USER}:{password}@{self.host}:{self.port}/{database}{query}"
 
     def stop(self) -> None:
-        self.process.terminate()
+        """Stop PgBouncer at once (SIGTERM is its immediate shutdown)."""
+        if self.process.poll() is None:
+            os.kill(self._pgbouncer_pid(), signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - pgbouncer ignores SIGTERM
             self.process.kill()
             self.process.wait()
+
+    def _pgbouncer_pid(self) -> int:
+        """PgBouncer's own process: ``runuser`` (as root) waits two seconds after passing a signal on."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        found = children.read_text().split() if self.cluster.run_as and children.exists() else []
+        return int(found[0]) if found else pid
+
+    def restart(self) -> None:
+        """Stop PgBouncer at once (SIGTERM: every client and server connection drops) and
+        start it again on the same port, as when a pooler is redeployed."""
+        self.stop()
+        self.process = _launch_pgbouncer(self.cluster, self.port)
 
 
 def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
@@ -302,7 +329,7 @@ def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
     Transaction mode hands each transaction to any server connection, which is what
     breaks session state and asyncpg's named prepared statements on Neon's pooler.
     """
-    binary = pgbouncer_binary()
+    pgbouncer_binary()  # missing: unavailable, before anything is written
     port = free_port()
     root = cluster.root
     escaped = cluster.password.replace('"', '""')
@@ -327,8 +354,16 @@ def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
     if cluster.run_as:
         for path in (ini, root / "userlist.txt"):
             shutil.chown(path, "postgres")
+    return PgBouncer(cluster=cluster, port=port, process=_launch_pgbouncer(cluster, port))
+
+
+def _launch_pgbouncer(cluster: PostgresCluster, port: int) -> subprocess.Popen[bytes]:
+    """Run PgBouncer with the cluster's ``pgbouncer.ini``; returns once it listens on ``port``."""
+    root = cluster.root
     process = subprocess.Popen(
-        [*cluster.run_as, str(binary), str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*cluster.run_as, str(pgbouncer_binary()), str(root / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -338,7 +373,7 @@ def start_pgbouncer(cluster: PostgresCluster) -> PgBouncer:
             raise ClusterUnavailable(f"pgbouncer exited with status {process.returncode}: {detail}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return PgBouncer(cluster=cluster, port=port, process=process)
+                return process
         time.sleep(0.05)
     process.kill()  # pragma: no cover - pgbouncer never listened
     raise ClusterUnavailable("pgbouncer did not start listening within 15 s")  # pragma: no cover

@@ -11,15 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import with_query
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.integration.test_queries import insert_rows, task_rows
 from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
-from todo_data import create_engine, queries, sample
-from todo_data.errors import InvalidArgumentError, TodoDataError
+from todo_data import queries, sample
+from todo_data.errors import InvalidArgumentError
 from todo_data.export import NULL_PARTITION
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used below
@@ -144,7 +142,7 @@ async def test_an_interrupted_export_leaves_nothing_at_path(engine: AsyncEngine,
 
     with pytest.raises(Interrupted):
         await queries.export_parquet(engine, path, chunk_size=200, progress=stop_after_first_chunk)
-    assert nothing_left_beside(path) == []
+    assert not path.parent.exists()  # nor the parent folder it created
 
 
 async def test_a_cancelled_export_leaves_the_previous_dataset_untouched(engine: AsyncEngine, tmp_path: Path) -> None:
@@ -165,48 +163,6 @@ async def test_a_cancelled_export_leaves_the_previous_dataset_untouched(engine: 
         await export
     assert nothing_left_beside(path) == ["tasks"]
     pd.testing.assert_frame_equal(read_back(path), before)
-
-
-async def test_a_connection_lost_mid_export_leaves_nothing_at_path(pg_engine: AsyncEngine, tmp_path: Path) -> None:
-    # 30 MB of rows, more than the socket buffers hold: the server is still sending when
-    # its backend is terminated (a small result may already sit whole in the buffers).
-    async with pg_engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO tasks (id, user_id, title, description, status, created_at, updated_at)"
-                " SELECT gen_random_uuid(), 'u', 't', repeat('x', 1000), 'pending', now(), now()"
-                " FROM generate_series(1, 30000)"
-            )
-        )
-    exporter = create_engine(with_query(pg_engine.url.render_as_string(hide_password=False), application_name="exp"))
-    path = tmp_path / "exports" / "tasks"
-    first_chunk = asyncio.Event()
-
-    def report(done: int, total: int) -> None:
-        if done:
-            first_chunk.set()
-
-    async def kill_the_exporter() -> None:
-        await first_chunk.wait()
-        async with pg_engine.connect() as conn:
-            for _ in range(200):  # mid-stream: the backend waits for the client to read
-                query = "SELECT wait_event FROM pg_stat_activity WHERE application_name = 'exp'"
-                if (await conn.execute(text(query))).scalars().all() == ["ClientWrite"]:
-                    break
-                await asyncio.sleep(0.05)
-            query = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'exp'"
-            assert (await conn.execute(text(query))).scalars().all() == [True]
-
-    try:
-        killer = asyncio.create_task(kill_the_exporter())
-        with pytest.raises(TodoDataError) as failed:
-            await queries.export_parquet(exporter, path, chunk_size=500, progress=report)
-        await killer
-    finally:
-        await exporter.dispose()
-    message = str(failed.value)
-    assert message.startswith(f'database "{pg_engine.url.database}"') and "nothing was written there" in message
-    assert nothing_left_beside(path) == []
 
 
 async def test_bad_arguments_fail_before_anything_is_written(sqlite_engine: AsyncEngine, tmp_path: Path) -> None:

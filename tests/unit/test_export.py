@@ -1,15 +1,20 @@
-"""The Parquet dataset writer behind queries.export_parquet, fed crafted chunks."""
+"""The Parquet dataset writer behind queries.export_parquet, fed crafted chunks; its path checks."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import export
+from todo_data import create_engine, export, queries
+from todo_data.errors import DatabaseConnectionError, InvalidArgumentError
 from todo_data.export import MAX_OPEN_FILES, NULL_PARTITION, SCHEMA
 
 
@@ -90,3 +95,79 @@ def test_a_failed_export_drops_what_was_buffered(tmp_path: Path) -> None:
     writer.write(chunk(1, 2))
     writer.close(quietly=True)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the path, checked before any query -------------------------------------------------------
+# A server that is not there: any query would fail with DatabaseConnectionError, so an
+# InvalidArgumentError proves that the path was judged first.
+NOWHERE = "postgresql://todo_app:secret@127.0.0.1:1/todo"
+
+
+@pytest.fixture
+async def nowhere() -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(NOWHERE)
+    yield engine
+    await engine.dispose()
+
+
+async def test_a_nul_in_the_path_is_refused_before_any_query(nowhere: AsyncEngine, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="NUL character"):
+        await queries.export_parquet(nowhere, f"{tmp_path}/ta\0sks")
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_dangling_symlink_at_the_path_is_refused_before_any_query(nowhere: AsyncEngine, tmp_path: Path) -> None:
+    (tmp_path / "tasks").symlink_to(tmp_path / "mounted" / "exports")
+    for overwrite in (False, True):
+        with pytest.raises(InvalidArgumentError, match=r"symbolic link to .*mounted/exports, which does not exist"):
+            await queries.export_parquet(nowhere, tmp_path / "tasks", overwrite=overwrite)
+    assert os.listdir(tmp_path) == ["tasks"]
+
+
+@pytest.mark.parametrize("path", [".", "..", "exports/.."])
+async def test_a_path_that_names_no_folder_of_its_own_is_refused(
+    nowhere: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    (tmp_path / "work" / "exports").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises(InvalidArgumentError, match="no folder of its own"):
+        await queries.export_parquet(nowhere, path, overwrite=True)
+    assert os.listdir(tmp_path / "work") == ["exports"]
+
+
+async def test_overwrite_never_replaces_a_folder_holding_the_working_directory(
+    nowhere: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "project" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "project" / "notebooks")
+    for path in (tmp_path / "project", tmp_path / "project" / "notebooks", Path("../../project")):
+        with pytest.raises(InvalidArgumentError, match="holds the working directory"):
+            await queries.export_parquet(nowhere, path, overwrite=True)
+    assert (tmp_path / "project" / "notebooks").is_dir()
+
+
+async def test_overwrite_never_replaces_a_folder_holding_the_sqlite_database_exported(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'tasks.db'}")
+    try:
+        with pytest.raises(InvalidArgumentError, match="holds the SQLite database being exported"):
+            await queries.export_parquet(engine, tmp_path / "data", overwrite=True)
+    finally:
+        await engine.dispose()
+    assert os.listdir(tmp_path / "data") == []  # the check ran before the engine opened the file
+
+
+async def test_a_failed_export_removes_the_folders_it_created(nowhere: AsyncEngine, tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    with pytest.raises(DatabaseConnectionError, match="Could not connect"):
+        await queries.export_parquet(nowhere, tmp_path / "exports" / "2025" / "june" / "tasks")
+    assert os.listdir(tmp_path) == ["exports"]  # the one that was there stays
+    assert os.listdir(tmp_path / "exports") == []
+
+
+async def test_a_folder_that_cannot_be_created_is_refused_before_any_query(
+    nowhere: AsyncEngine, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(InvalidArgumentError, match=r"could not create the folder .*file"):
+        await queries.export_parquet(nowhere, tmp_path / "file" / "tasks")

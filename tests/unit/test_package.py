@@ -56,3 +56,21 @@ def test_the_names_are_the_modules_own_objects() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = todo_data.nope  # type: ignore[attr-defined]
+
+
+def test_every_error_derives_from_todo_data_error_and_is_exported() -> None:
+    import inspect
+
+    from todo_data import errors
+    from todo_data._pgcopy import CopyFormatError
+
+    members = [value for _, value in inspect.getmembers(errors, inspect.isclass) if issubclass(value, Exception)]
+    classes = [cls for cls in members if not issubclass(cls, Warning)]
+    assert {cls.__name__ for cls in classes} >= {"DatabaseOperationError", "QueryError", "MissingExtraError"}
+    for cls in classes:
+        assert issubclass(cls, errors.TodoDataError)
+    for cls in members:  # the warnings too (TodoDataWarning)
+        assert getattr(todo_data, cls.__name__) is cls, f"{cls.__name__} is not exported from todo_data"
+    # The binary COPY decoder's own error joins the tree, and what a query raises catches it.
+    assert issubclass(CopyFormatError, errors.DatabaseOperationError)
+    assert issubclass(errors.QueryError, errors.DatabaseOperationError)
