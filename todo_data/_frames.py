@@ -9,6 +9,7 @@ categories, order and values. No Python object is made per value on PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from todo_data._task_sql import TASK_COLUMNS
+from todo_data.errors import warn_values
 from todo_data.models import TaskStatus
 
 KNOWN_STATUSES: Final = tuple(status.value for status in TaskStatus)
@@ -27,6 +29,28 @@ STRING: Final = pd.StringDtype("pyarrow", na_value=np.nan)
 TIMESTAMP: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
 TIMEDELTA: Final = np.dtype("m8[us]")
 ARROW_TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+
+
+_EPOCH: Final = datetime(1970, 1, 1)
+_US: Final = timedelta(microseconds=1)
+#: Days and microseconds since 1970 of the first and last date and time pandas shows
+#: (its repr goes through Python's datetime: the years 1 to 9999).
+PANDAS_DAYS: Final = ((datetime.min - _EPOCH).days, (datetime.max - _EPOCH).days)
+PANDAS_MICROS: Final = ((datetime.min - _EPOCH) // _US, (datetime.max - _EPOCH) // _US)
+PANDAS_SHOWN: Final = 'NaT (outside what pandas can show, the years 1 to 9999; output="arrow" keeps it)'
+
+
+def within(
+    name: str, column: pa.ChunkedArray, integer: pa.DataType, bounds: tuple[int, int], read_as: str
+) -> pa.ChunkedArray:
+    """``column`` with its values outside ``bounds`` (as ``integer``: days or microseconds) missing."""
+    values = column.cast(integer)
+    outside = pc.or_(pc.less(values, bounds[0]), pc.greater(values, bounds[1]))
+    count = pc.sum(outside).as_py() or 0
+    if not count:
+        return column
+    warn_values(name, count, read_as)
+    return pc.if_else(outside, pa.scalar(None, column.type), column)
 
 
 def status_dtype(found: Iterable[str] = ()) -> pd.CategoricalDtype:
@@ -59,10 +83,19 @@ def tasks_frame_from(table: pa.Table, *, categories: pd.CategoricalDtype | None 
             "title": pd.array(table.column("title"), dtype=STRING),
             "description": pd.array(table.column("description"), dtype=STRING),
             "status": status_categorical(table.column("status"), categories),
-            "created_at": pd.array(table.column("created_at").to_pandas(), dtype=TIMESTAMP),
-            "updated_at": pd.array(table.column("updated_at").to_pandas(), dtype=TIMESTAMP),
+            "created_at": pd.array(_shown("created_at", table).to_pandas(), dtype=TIMESTAMP),
+            "updated_at": pd.array(_shown("updated_at", table).to_pandas(), dtype=TIMESTAMP),
         }
     )
+
+
+def _shown(name: str, table: pa.Table) -> pa.ChunkedArray:
+    # A time past 9999 (the utc_range rule forbids it, no constraint stops it) would make
+    # the frame impossible to print: NaT, with a warning, as queries.sql reads it.
+    column = table.column(name)
+    if not pa.types.is_timestamp(column.type):
+        return column
+    return within(name, column.cast(pa.timestamp("us", tz=column.type.tz)), pa.int64(), PANDAS_MICROS, PANDAS_SHOWN)
 
 
 def status_categorical(statuses: pa.ChunkedArray, dtype: pd.CategoricalDtype | None = None) -> pd.Categorical:

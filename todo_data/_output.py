@@ -21,15 +21,13 @@ frame always prints:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from todo_data._frames import STRING
+from todo_data._frames import PANDAS_DAYS, PANDAS_MICROS, PANDAS_SHOWN, STRING, within
 from todo_data._pgcopy import MONTH_DAY_NANO
 from todo_data.errors import InvalidArgumentError, MissingExtraError, warn_values
 
@@ -38,11 +36,6 @@ OUTPUTS: Final = ("pandas", "arrow", "polars")
 
 DATE: Final = pd.ArrowDtype(pa.date32())
 
-_EPOCH: Final = datetime(1970, 1, 1)
-_US: Final = timedelta(microseconds=1)
-#: Days and microseconds since 1970 of the first and last date and time pandas shows.
-PANDAS_DAYS: Final = ((datetime.min - _EPOCH).days, (datetime.max - _EPOCH).days)
-PANDAS_MICROS: Final = ((datetime.min - _EPOCH) // _US, (datetime.max - _EPOCH) // _US)
 #: The same for Polars: -262143-01-01 to 262142-12-31 23:59:59.999999.
 POLARS_DAYS: Final = (-96_465_292, 95_026_236)
 POLARS_MICROS: Final = (POLARS_DAYS[0] * 86_400_000_000, (POLARS_DAYS[1] + 1) * 86_400_000_000 - 1)
@@ -86,9 +79,9 @@ def _polars_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
     kind = column.type
     shown = 'null (outside what Polars can show, the years -262143 to 262142; output="arrow" keeps it)'
     if pa.types.is_date32(kind):
-        return _within(name, column, pa.int32(), POLARS_DAYS, shown)
+        return within(name, column, pa.int32(), POLARS_DAYS, shown)
     if pa.types.is_timestamp(kind) and kind.unit == "us":
-        return _within(name, column, pa.int64(), POLARS_MICROS, shown)
+        return within(name, column, pa.int64(), POLARS_MICROS, shown)
     if pa.types.is_interval(kind):
         return _interval_micros(name, column, "null")
     return column
@@ -119,29 +112,16 @@ def _series(name: str, column: pa.ChunkedArray) -> Any:
     if pa.types.is_boolean(kind):
         flags = column.fill_null(False).to_numpy()
         return pd.arrays.BooleanArray(flags, column.is_null().to_numpy()) if nulls else flags
-    shown = 'NaT (outside what pandas can show, the years 1 to 9999; output="arrow" keeps it)'
+    shown = PANDAS_SHOWN
     if pa.types.is_date32(kind):
-        return pd.array(_within(name, column, pa.int32(), PANDAS_DAYS, shown), dtype=DATE)
+        return pd.array(within(name, column, pa.int32(), PANDAS_DAYS, shown), dtype=DATE)
     if pa.types.is_timestamp(kind) and kind.unit == "us":
-        column = _within(name, column, pa.int64(), PANDAS_MICROS, shown)
+        column = within(name, column, pa.int64(), PANDAS_MICROS, shown)
     elif pa.types.is_interval(kind):
         column = _interval_micros(name, column, "NaT")
     # Timestamps keep their unit and zone, durations become timedelta64[us], anything
     # else (binary) what pyarrow makes of it.
     return column.to_pandas().array
-
-
-def _within(
-    name: str, column: pa.ChunkedArray, integer: pa.DataType, bounds: tuple[int, int], read_as: str
-) -> pa.ChunkedArray:
-    """``column`` with its values outside ``bounds`` (as ``integer``: days or microseconds) missing."""
-    values = column.cast(integer)
-    outside = pc.or_(pc.less(values, bounds[0]), pc.greater(values, bounds[1]))
-    count = pc.sum(outside).as_py() or 0
-    if not count:
-        return column
-    warn_values(name, count, read_as)
-    return pc.if_else(outside, pa.scalar(None, column.type), column)
 
 
 def _interval_micros(name: str, column: pa.ChunkedArray, missing: str) -> pa.ChunkedArray:

@@ -282,3 +282,30 @@ def test_the_magic_shows_values_past_pandas_range(pg_shell: InteractiveShell) ->
     assert set(warned(record)) == {"d", "iv"}
     assert size["text/plain"] == "1 row, 3 columns"
     assert "NaT" in table["text/plain"] or "<NA>" in table["text/plain"]
+
+
+async def test_a_task_created_past_9999_reads_as_nat_and_the_frame_prints(engine: AsyncEngine) -> None:
+    """The utc_range rule forbids it, but no constraint stops another client writing it."""
+    from sqlalchemy import text
+
+    far = "10000-06-01 00:00:00+00" if engine.dialect.name == "postgresql" else "10000-06-01 00:00:00.000000"
+    # updated_at too: each column warns for itself.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (id, user_id, title, status, created_at, updated_at) "
+                f"VALUES ('5d0c9d0e-0000-4000-8000-000000000001', 'u', 't', 'pending', '{far}', '{far}')"
+            )
+        )
+    if engine.dialect.name == "postgresql":
+        with warnings.catch_warnings(record=True) as given:
+            warnings.simplefilter("always")
+            frame = await queries.tasks_frame(engine)
+        assert sorted(str(warning.message).split(":")[0] for warning in given) == [
+            'column "created_at"',
+            'column "updated_at"',
+        ]
+        assert all(issubclass(warning.category, TodoDataWarning) for warning in given)
+    else:  # stored as text, which SQLite's reader cannot take as a time either
+        frame = await queries.tasks_frame(engine)
+    assert frame["created_at"].isna().all() and repr(frame)
