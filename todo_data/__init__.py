@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import DatabaseOperationError as DatabaseOperationError
+from todo_data.errors import ExportError as ExportError
 from todo_data.errors import InvalidArgumentError as InvalidArgumentError
 from todo_data.errors import MigrationError as MigrationError
 from todo_data.errors import MissingExtraError as MissingExtraError
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "DatabaseConnectionError",
     "DatabaseOperationError",
+    "ExportError",
     "InvalidArgumentError",
     "MigrationError",
     "MissingExtraError",

@@ -56,6 +56,10 @@ class InvalidArgumentError(TodoDataError, ValueError):
     """An argument given to a library function is not valid (checked before any query)."""
 
 
+class ExportError(TodoDataError, OSError):
+    """An export could not write its files (the disk full, a folder not writable): nothing was written."""
+
+
 class QueryError(DatabaseOperationError):
     """An ad-hoc query (:func:`todo_data.queries.sql`) failed; the message is the database's.
 

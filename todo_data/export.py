@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from todo_data import _sqlrun, _task_sql
 from todo_data._task_sql import Params, TaskFilter
 from todo_data.database import Source, about, driver_errors, operation, require_tasks_table
-from todo_data.errors import InvalidArgumentError
+from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
 
 if TYPE_CHECKING:
     from todo_data.queries import StatusFilter, TimeBound
@@ -145,6 +145,15 @@ async def export_parquet(
                 progress=progress,
                 row_group_rows=chunk_size,
             )
+    except OSError as exc:
+        _remove_folders(created)
+        if isinstance(exc, TodoDataError):  # a lost connection is one too
+            raise
+        # What is left is the file system's (driver_errors took the database's).
+        raise ExportError(
+            f"the export to {target} could not write its files ({exc.strerror or exc}), so nothing was "
+            "written there: free some space, or export to another folder"
+        ) from exc
     except BaseException:
         _remove_folders(created)
         raise

@@ -17,7 +17,7 @@ from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.integration.test_queries import insert_rows, task_rows
 from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
 from todo_data import queries, sample
-from todo_data.errors import InvalidArgumentError
+from todo_data.errors import ExportError, InvalidArgumentError
 from todo_data.export import NULL_PARTITION
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used below
@@ -173,3 +173,24 @@ async def test_bad_arguments_fail_before_anything_is_written(sqlite_engine: Asyn
     with pytest.raises(InvalidArgumentError, match="chunk_size"):
         await queries.export_parquet(sqlite_engine, tmp_path / "x", chunk_size=0)
     assert os.listdir(tmp_path) == ["tasks.db"]
+
+
+async def test_a_file_system_that_refuses_the_write_is_an_export_error_leaving_nothing(
+    sqlite_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A full disk, as a file size limit gives it (EFBIG, the signal ignored): one TodoDataError."""
+    import resource
+    import signal
+
+    await sample.seed(sqlite_engine, tasks=3_000, seed=4)
+    path = tmp_path / "new" / "tasks"
+    previous_signal = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, previous_limit[1]))
+    try:
+        with pytest.raises(ExportError, match=r"could not write its files .*nothing was written there"):
+            await queries.export_parquet(sqlite_engine, path, partition_by=None)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+        signal.signal(signal.SIGXFSZ, previous_signal)
+    assert not (tmp_path / "new").exists()
