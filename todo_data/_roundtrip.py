@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -16,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic import command
 from todo_data import _snapshot, migrations, sample
+from todo_data._args import StepProgress
 from todo_data._scratch import scratch_database
 from todo_data.database import connect, create_engine
 from todo_data.errors import MigrationError
@@ -24,7 +24,7 @@ from todo_data.rules import TABLE_NAME
 #: The columns of :func:`todo_data.migrations.verify_roundtrip`'s frame.
 ROUNDTRIP_COLUMNS: Final = ("step", "revision", "ok", "detail")
 
-Progress = Callable[[str], object]
+Progress = StepProgress
 
 
 @dataclass

@@ -21,7 +21,6 @@ import html
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,6 +33,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations, rules
+from todo_data._args import StepProgress
 from todo_data.database import Source, connect, describe, operation, require_tasks_table
 from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message
 from todo_data.models import Task
@@ -54,7 +54,7 @@ VERIFY_COLUMNS: Final = ("check", "ok", "detail")
 #: The longest text shown as it is; longer values read ``'ddd…' (1001 chars)``.
 DISPLAY_LENGTH: Final = 40
 
-Progress = Callable[[str], object]
+Progress = StepProgress
 
 _TABLE: Final[Table] = Task.__table__  # type: ignore[attr-defined]
 _KIND_ORDER: Final = {"primary_key": 0, "unique": 1, "foreign_key": 2, "index": 3, "check": 4, "trigger": 5}

@@ -26,7 +26,7 @@ import os
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from todo_data import _sqlrun, _task_sql
+from todo_data._args import CountProgress, integer
 from todo_data._task_sql import Params, TaskFilter
 from todo_data.database import Source, about, driver_errors, operation, require_tasks_table
 from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
@@ -45,7 +46,7 @@ from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
 if TYPE_CHECKING:
     from todo_data.queries import StatusFilter, TimeBound
 
-Progress = Callable[[int, int], None]
+Progress = CountProgress
 """``progress(done, total)``: rows written so far, and how many match the filters."""
 PartitionBy = Literal["month"] | None
 
@@ -125,8 +126,7 @@ async def export_parquet(
     task_filter = _task_filter(**filters)  # bad filters fail before anything is written
     if partition_by not in ("month", None):
         raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    integer("chunk_size", chunk_size, least=1)
     target = _checked_target(source, path, overwrite=overwrite)
     created = _make_folders(target.parent)
     try:

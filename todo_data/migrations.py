@@ -44,6 +44,7 @@ from sqlalchemy.pool import NullPool
 import todo_data
 from alembic import command
 from todo_data import triggers
+from todo_data._args import StepProgress, integer
 from todo_data.database import Source, connect, create_engine, describe, direct_url, engine_of, operation, target_of
 from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, driver_message
 from todo_data.models import metadata
@@ -69,7 +70,7 @@ _MAX_LOCK_TIMEOUT_MS: Final = 2_147_483_647
 _LOCK_NOT_AVAILABLE: Final = "55P03"
 _NOT_ALLOWED: Final = ("42501", "25006")
 
-Progress = Callable[[str], object]
+Progress = StepProgress
 
 
 def script_location() -> Path:
@@ -339,8 +340,7 @@ def _resolve(script: ScriptDirectory, revision: str) -> None:
 
 
 def _require_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgumentError(f"{name} must be an integer of at least 0, not {value!r}")
+    integer(name, value, least=0)
 
 
 # --------------------------------------------------------------------- running them

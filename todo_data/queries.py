@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _frames, _sqlrun, _task_sql
+from todo_data._args import integer
 from todo_data._frames import STRING, TIMEDELTA, status_dtype
 from todo_data._output import Output, check_output, convert, from_arrow, pandas_from_arrow
 from todo_data._task_sql import TASK_ORDER, Params, TaskFilter
@@ -477,5 +478,4 @@ async def iter_sql(
 
 
 def _check_chunk_size(chunk_size: object) -> None:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidArgumentError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    integer("chunk_size", chunk_size, least=1)

@@ -27,14 +27,14 @@ from typing import Any, Final
 
 from sqlalchemy import Table, insert
 
+from todo_data._args import CountProgress, integer
 from todo_data._task_sql import TASK_COLUMNS
 from todo_data.database import Source, begin, operation, raw_driver, require_tasks_table
-from todo_data.errors import InvalidArgumentError
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
 from todo_data.replication import require_primary
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
 
-Progress = Callable[[int, int], None]
+Progress = CountProgress
 """``progress(done, total)``: called as rows are written (plug in tqdm or Rich)."""
 
 # Rows per COPY on PostgreSQL and per executemany on SQLite. Generation is row by row,
@@ -232,11 +232,9 @@ async def seed(
 
     >>> await seed(engine, tasks=100_000, progress=lambda done, total: print(f"{done}/{total}"))  # doctest: +SKIP
     """
-    for name, value, least in (("tasks", tasks, 0), ("users", users, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidArgumentError(f"{name} must be an integer of at least {least}, not {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidArgumentError(f"seed must be an integer, not {seed!r}")
+    integer("tasks", tasks, least=0)
+    integer("users", users, least=1)
+    integer("seed", seed)
     rng = random.Random(seed)
     now = utcnow()
     done = 0
