@@ -102,8 +102,6 @@ def constraint_name(kind: str, *, table: str = TABLE_NAME, name: str = "", colum
 
 
 PRIMARY_KEY_NAME: Final = constraint_name("pk")
-#: Indexed columns, each with a single-column index named by the convention.
-INDEXED_COLUMNS: Final = ("user_id", "status")
 
 
 def is_blank(value: str) -> bool:

@@ -150,11 +150,6 @@ class PostgresCluster:
         """Start the server again after :meth:`shutdown`."""
         self.pg_ctl("start")
 
-    def create_database(self, name: str) -> str:
-        """A new empty database owned by the application role; returns its URL."""
-        self.psql(f'CREATE DATABASE "{name}" OWNER {APP_USER}')
-        return self.url(name)
-
     def stop(self) -> None:
         try:
             self.pg_ctl("-m", "immediate", "stop")

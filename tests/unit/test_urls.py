@@ -216,9 +216,18 @@ def test_ssl_true_verifies_the_server_against_the_system_trust_store_as_asyncpg_
     assert context.cert_store_stats()["x509_ca"] > 0  # the operating system's CAs are loaded
 
 
-@pytest.mark.parametrize("query", ["ssl=require&sslmode=require", "sslmode=disable&ssl=false", "ssl=TRUE"])
-def test_ssl_and_sslmode_that_agree_are_accepted(query: str) -> None:
-    parse_database_url(f"postgresql://u:p@h/db?{query}")
+@pytest.mark.parametrize(
+    ("query", "tls"),
+    [
+        ("ssl=require&sslmode=require", "sslmode=require"),
+        ("sslmode=disable&ssl=false", "sslmode=disable (no TLS)"),
+        ("ssl=TRUE", "sslmode=verify-full, sslrootcert=system"),
+    ],
+)
+def test_ssl_and_sslmode_that_agree_are_accepted(query: str, tls: str) -> None:
+    target = parse_database_url(f"postgresql://u:p@h/db?{query}")
+    assert target.tls == tls
+    assert dict(target.url.query) == {}  # both consumed: neither reaches asyncpg as a server setting
 
 
 @pytest.mark.parametrize("query", ["ssl=require&sslmode=disable", "sslmode=require&ssl=verify-full"])
