@@ -87,6 +87,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _quietly(call: Callable[[], T]) -> T:
+    """A library call that needs no database, its failure one line (a traceback with --debug)."""
+    try:
+        return call()
+    except TodoDataError as exc:
+        if _state["debug"]:
+            raise
+        raise _fail(str(exc)) from None
+
+
 def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False) -> T:
     """Run one library call on a fresh engine; turn every failure into one line.
 
@@ -277,11 +287,8 @@ def lint(script_location: ScriptLocation = None) -> None:
     """
     from todo_data import migrations
 
-    try:
-        findings = migrations.lint(script_location=script_location)
-        checked = len(list(migrations.script_directory(script_location).walk_revisions()))
-    except TodoDataError as exc:
-        raise _fail(str(exc)) from None
+    findings = _quietly(lambda: migrations.lint(script_location=script_location))
+    checked = _quietly(lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
     for row in findings.itertuples():
         line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
         console().print(line, markup=False, highlight=False, soft_wrap=True)
@@ -346,7 +353,7 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     from todo_data import migrations
 
     revision = _run(migrations.current, _url(ctx, database_url))
-    head = migrations.head()
+    head = _quietly(migrations.head)
     state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
     console().print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
 
@@ -356,7 +363,7 @@ def history() -> None:
     """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
-    console().print(_table(migrations.history(), title="Migrations"))
+    console().print(_table(_quietly(migrations.history), title="Migrations"))
 
 
 @app.command()
