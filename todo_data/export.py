@@ -243,8 +243,12 @@ async def _tables(
                 async for batch in batches:
                     yield batch
     if backend != "postgresql":
-        async for frame in iter_tasks_frames(source, chunk_size=chunk_size, **filters):
-            yield pa.Table.from_pandas(frame, preserve_index=False)
+        # Closed with this generator: left to the garbage collector, its connection (and the
+        # SIGINT watch around it) would be released after the caller's loop has moved on.
+        frames = iter_tasks_frames(source, chunk_size=chunk_size, **filters)
+        async with aclosing(frames):
+            async for frame in frames:
+                yield pa.Table.from_pandas(frame, preserve_index=False)
 
 
 async def _write(
