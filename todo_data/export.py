@@ -30,7 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +44,8 @@ from todo_data.database import Source, about, driver_errors, operation, require_
 from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from todo_data.queries import StatusFilter, TimeBound
 
 Progress = CountProgress
@@ -245,7 +247,8 @@ async def _tables(
     if backend != "postgresql":
         # Closed with this generator: left to the garbage collector, its connection (and the
         # SIGINT watch around it) would be released after the caller's loop has moved on.
-        frames = iter_tasks_frames(source, chunk_size=chunk_size, **filters)
+        # An async generator, typed by its public signature as an iterator.
+        frames = cast("AsyncGenerator[pd.DataFrame, None]", iter_tasks_frames(source, chunk_size=chunk_size, **filters))
         async with aclosing(frames):
             async for frame in frames:
                 yield pa.Table.from_pandas(frame, preserve_index=False)
