@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 from tests.integration.differential import check, generate, reference_connection
-from todo_data import _pgcopy, create_engine
+from todo_data import create_engine
+from todo_data.queries import _pgcopy
 
 
 async def run_cases(url: str, *, pooled: bool, cases: int, seed: int, many: int) -> None:

@@ -23,7 +23,7 @@ import time
 import asyncpg
 
 from todo_data import _sqlparse, create_engine, migrations, queries
-from todo_data._params import scan
+from todo_data.queries._placeholders import scan
 from todo_data.testing import start_cluster, start_pgbouncer
 
 ANALYST_QUERY = """

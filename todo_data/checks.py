@@ -34,12 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations, rules
 from todo_data._args import StepProgress
-from todo_data.database import Source, connect, describe, operation, require_tasks_table
+from todo_data.database import Source, connect, describe, located, operation, require_primary
 from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message
 from todo_data.models import Task
 from todo_data.replication import replication as replication
-from todo_data.replication import require_primary
-from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, strip_sql
+from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, require_tasks_table, strip_sql
 from todo_data.triggers import live_triggers
 
 #: The columns of :func:`constraints`' frame.
@@ -74,7 +73,7 @@ async def constraints(source: Source) -> pd.DataFrame:
     the SQL SQLite stored). Raises :class:`SchemaNotReadyError` when the table is missing.
     """
     async with connect(source) as conn:
-        await require_tasks_table(conn, source)
+        await require_tasks_table(conn, where=located(source))
         if conn.dialect.name == "postgresql":
             result = await conn.execute(_POSTGRES_CONSTRAINTS, {"table": TABLE_NAME})
             rows = [dict(row._mapping) for row in result]
@@ -204,7 +203,7 @@ async def probe(source: Source) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     async with connect(source) as conn:
         await require_primary(conn, source, to="be probed (the probe tries writes, then rolls them back)")
-        await require_tasks_table(conn, source)
+        await require_tasks_table(conn, where=located(source))
         for attempt in _probes():
             rejected, error = await _try(conn, attempt, source)
             rows.append(
@@ -272,7 +271,7 @@ async def violations(source: Source) -> pd.DataFrame:
     >>> await violations(engine)    # doctest: +SKIP
     """
     async with connect(source) as conn:
-        await require_tasks_table(conn, source)
+        await require_tasks_table(conn, where=located(source))
         queries = _violation_queries(rules.RULES, conn.dialect.name)
         result = await conn.execute(union_all(*queries))
         rows = [

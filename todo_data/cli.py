@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from todo_data import demo as demo_db  # light: its own imports wait until a database is opened
+from todo_data._args import CountProgress
 from todo_data.errors import TodoDataError
 
 if TYPE_CHECKING:
@@ -23,11 +25,11 @@ if TYPE_CHECKING:
     from rich.table import Table
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from todo_data.export import PartitionBy
+    from todo_data.queries._export import PartitionBy
 
 # Only Typer loads at import time. SQLAlchemy, pydantic-settings, pandas, Alembic and Rich
 # load inside the commands that use them, so `todo-data --help` and argument errors
-# answer fast (benchmarks/startup.py measures it; tests/test_cli.py keeps it so).
+# answer fast (benchmarks/startup.py measures it; tests/e2e/test_cli.py keeps it so).
 
 T = TypeVar("T")
 
@@ -52,7 +54,20 @@ migrate_app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(migrate_app, name="migrate")
-_state = {"debug": False}
+
+
+@dataclass
+class Invocation:
+    """What the options before a command said (``ctx.obj``, shared by every command of one invocation)."""
+
+    debug: bool = False
+    #: ``todo-data migrate --database-url URL SUBCOMMAND``: the subcommand's default.
+    migrate_url: str | None = None
+
+
+def _invocation(ctx: typer.Context) -> Invocation:
+    found = ctx.find_object(Invocation)
+    return found if found is not None else Invocation()
 
 
 @cache
@@ -78,8 +93,10 @@ DatabaseUrl = Annotated[
 
 
 @app.callback()
-def _options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    _state["debug"] = debug
+def _options(
+    ctx: typer.Context, debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False
+) -> None:
+    ctx.obj = Invocation(debug=debug)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -87,18 +104,20 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _quietly(call: Callable[[], T]) -> T:
+def _quietly(ctx: typer.Context, call: Callable[[], T]) -> T:
     """A library call that needs no database, its failure one line (a traceback with --debug)."""
     try:
         return call()
     except TodoDataError as exc:
-        if _state["debug"]:
+        if _invocation(ctx).debug:
             raise
         raise _fail(str(exc)) from None
 
 
-def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False) -> T:
-    """Run one library call on a fresh engine; turn every failure into one line.
+def _on_engine(
+    ctx: typer.Context, make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False
+) -> T:
+    """One library call on a fresh engine, awaited to the end; every failure one line.
 
     ``read=True``: a read-only engine that, without ``--database-url``, reads the read
     replica (``DATABASE_READ_URL``) when one is configured.
@@ -123,7 +142,7 @@ def _run(make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, 
     try:
         return run(body())
     except (TodoDataError, SQLAlchemyError, OSError) as exc:
-        if _state["debug"]:
+        if _invocation(ctx).debug:
             raise
         if engine is None:
             raise _fail(str(exc)) from None
@@ -162,7 +181,7 @@ def _cell(value: object) -> str:
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+def _progress(description: str) -> Iterator[CountProgress]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console())
@@ -196,6 +215,7 @@ async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFram
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -217,12 +237,14 @@ def demo(
     from todo_data.database import describe
     from todo_data.settings import DEFAULT_DATABASE_URL
 
-    async def body(engine: AsyncEngine) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
+    async def body(engine: AsyncEngine, progress: CountProgress) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
         added = await demo_db.prepare(engine, tasks=tasks, progress=progress)
         return (added, *await _report_frames(engine), describe(engine))
 
     with _progress("Seeding") as progress:
-        added, status, per_user, where = _run(body, database_url or DEFAULT_DATABASE_URL)
+        added, status, per_user, where = _on_engine(
+            ctx, partial(body, progress=progress), database_url or DEFAULT_DATABASE_URL
+        )
     if added:
         console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
     else:
@@ -243,13 +265,13 @@ LockTimeout = Annotated[
 @migrate_app.callback(invoke_without_command=True)
 def migrate(ctx: typer.Context, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Upgrade to the newest revision when no subcommand is given."""
-    ctx.obj = database_url
+    _invocation(ctx).migrate_url = database_url
     if ctx.invoked_subcommand is None:
         up(ctx, "head", database_url, lock_timeout)
 
 
 def _url(ctx: typer.Context, database_url: str | None) -> str | None:
-    return database_url or (ctx.obj if isinstance(ctx.obj, str) else None)
+    return database_url or _invocation(ctx).migrate_url
 
 
 @migrate_app.command()
@@ -259,7 +281,10 @@ def up(
     """Upgrade to REVISION (default: head). Example: todo-data migrate up --lock-timeout 2"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.upgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
+    def body(engine: AsyncEngine) -> Awaitable[str | None]:
+        return migrations.upgrade(engine, revision, lock_timeout=lock_timeout)
+
+    new = _on_engine(ctx, body, _url(ctx, database_url))
     console().print(f"Database is at revision {new}.", highlight=False)
 
 
@@ -268,7 +293,9 @@ def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None, lo
     """Downgrade to REVISION ("base" removes every table). Example: todo-data migrate down base"""
     from todo_data import migrations
 
-    new = _run(lambda e: migrations.downgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url))
+    new = _on_engine(
+        ctx, lambda e: migrations.downgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url)
+    )
     console().print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
 
 
@@ -279,7 +306,7 @@ ScriptLocation = Annotated[
 
 
 @migrate_app.command()
-def lint(script_location: ScriptLocation = None) -> None:
+def lint(ctx: typer.Context, script_location: ScriptLocation = None) -> None:
     """Check each revision's SQL for PostgreSQL lock and rewrite hazards: one line per finding.
 
     Exits 1 when any finding is an error (CI can run it before every deploy), 0 otherwise.
@@ -287,8 +314,8 @@ def lint(script_location: ScriptLocation = None) -> None:
     """
     from todo_data import migrations
 
-    findings = _quietly(lambda: migrations.lint(script_location=script_location))
-    checked = _quietly(lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
+    findings = _quietly(ctx, lambda: migrations.lint(script_location=script_location))
+    checked = _quietly(ctx, lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
     for row in findings.itertuples():
         line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
         console().print(line, markup=False, highlight=False, soft_wrap=True)
@@ -319,11 +346,10 @@ def trace(
     from todo_data import migrations
     from todo_data.settings import get_settings
 
-    try:
-        url = _url(ctx, database_url) or get_settings().database_url
-    except TodoDataError as exc:
-        raise _fail(str(exc)) from None
-    frame = _run(lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location), url)
+    url = _url(ctx, database_url) or _quietly(ctx, lambda: get_settings().database_url)
+    frame = _on_engine(
+        ctx, lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location), url
+    )
     if frame["revision"].isna().all():  # SQLite: the one row says why there is nothing to trace
         console().print(frame["statement"].iloc[0], highlight=False, soft_wrap=True)
         return
@@ -352,22 +378,23 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Print the database's revision and the newest one. Example: todo-data migrate current"""
     from todo_data import migrations
 
-    revision = _run(migrations.current, _url(ctx, database_url))
-    head = _quietly(migrations.head)
+    revision = _on_engine(ctx, migrations.current, _url(ctx, database_url))
+    head = _quietly(ctx, migrations.head)
     state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
     console().print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
 
 
 @migrate_app.command()
-def history() -> None:
+def history(ctx: typer.Context) -> None:
     """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
-    console().print(_table(_quietly(migrations.history), title="Migrations"))
+    console().print(_table(_quietly(ctx, migrations.history), title="Migrations"))
 
 
 @app.command()
 def seed(
+    ctx: typer.Context,
     database_url: DatabaseUrl = None,
     tasks: Annotated[int, typer.Option(min=1, help="How many tasks to add.")] = 10_000,
     users: Annotated[int, typer.Option(min=1, help="Across how many users.")] = 50,
@@ -379,18 +406,19 @@ def seed(
     """
     from todo_data import migrations, sample
 
-    async def body(engine: AsyncEngine) -> int:
+    async def body(engine: AsyncEngine, progress: CountProgress) -> int:
         if await migrations.current(engine) is None:
             await migrations.upgrade(engine)
         return await sample.seed(engine, tasks=tasks, users=users, seed=seed_, progress=progress)
 
     with _progress("Seeding") as progress:
-        added = _run(body, database_url)
+        added = _on_engine(ctx, partial(body, progress=progress), database_url)
     console().print(f"Added {added:,} tasks.", highlight=False)
 
 
 @app.command()
 def report(
+    ctx: typer.Context,
     database_url: DatabaseUrl = None,
     top: Annotated[int, typer.Option(min=1, help="How many users to list.")] = 20,
 ) -> None:
@@ -398,12 +426,12 @@ def report(
 
     Example: todo-data report --top 10
     """
-    status, per_user = _run(_report_frames, database_url, read=True)
+    status, per_user = _on_engine(ctx, _report_frames, database_url, read=True)
     _print_report(status, per_user, top=top)
 
 
 @app.command()
-def verify(database_url: DatabaseUrl = None) -> None:
+def verify(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Check revision, drift, constraints (probe) and stored rows; exit 1 when any check fails.
 
     Example: todo-data verify --database-url "$DATABASE_URL"
@@ -414,7 +442,7 @@ def verify(database_url: DatabaseUrl = None) -> None:
     async def body(engine: AsyncEngine) -> tuple[checks.Verification, str]:
         return await checks.verify(engine), describe(engine)
 
-    verdict, where = _run(body, database_url)
+    verdict, where = _on_engine(ctx, body, database_url)
     console().print(_table(verdict.frame, title=f"Verification of {where}"))
     if not verdict.ok:
         raise _fail(f"{where}: verification failed: {', '.join(verdict.failures)}")
@@ -423,6 +451,7 @@ def verify(database_url: DatabaseUrl = None) -> None:
 
 @app.command()
 def export(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="The dataset directory to create (refused if it exists).")],
     database_url: DatabaseUrl = None,
     user_id: Annotated[str | None, typer.Option("--user-id", help="Only this user's tasks.")] = None,
@@ -452,7 +481,7 @@ def export(
     if partition_by not in choices:
         raise _fail(f'--partition-by must be "month" or "none", not {partition_by!r}')
 
-    def body(engine: AsyncEngine) -> Awaitable[int]:
+    def body(engine: AsyncEngine, progress: CountProgress) -> Awaitable[int]:
         return queries.export_parquet(
             engine,
             path,
@@ -466,7 +495,7 @@ def export(
         )
 
     with _progress("Exporting") as progress:
-        rows = _run(body, database_url, read=True)
+        rows = _on_engine(ctx, partial(body, progress=progress), database_url, read=True)
     console().print(f"Exported {rows:,} tasks to {path}.", highlight=False)
 
 

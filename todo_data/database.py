@@ -48,12 +48,11 @@ from todo_data.errors import (
     DatabaseOperationError,
     InvalidArgumentError,
     QueryError,
-    SchemaNotReadyError,
+    ReadReplicaError,
     SettingsError,
     TodoDataError,
     driver_message,
 )
-from todo_data.rules import TABLE_NAME
 from todo_data.settings import Settings, get_settings, statement_timeout_seconds
 from todo_data.urls import DEFAULT_CONNECT_TIMEOUT, DatabaseTarget, is_neon_pooler_host, parse_database_url, scrub
 
@@ -942,24 +941,31 @@ async def begin(source: Source) -> AsyncIterator[AsyncConnection]:
             raise driver_error(source, exc, outcome=outcome) from exc
 
 
-async def require_tasks_table(conn: AsyncConnection, source: Source) -> str:
-    """The backend's name, after checking that the tasks table exists (a cheap catalogue query).
+async def in_recovery(conn: AsyncConnection) -> bool:
+    """Whether the connection's server is a hot standby (a read replica); False on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar())
 
-    Checking first, rather than catching the failed query, leaves the caller's transaction
-    usable. The error says where (host and database, the URL with its password masked)
-    and what to do.
+
+async def require_primary(conn: AsyncConnection, source: Source, *, to: str) -> None:
+    """The write guard: :class:`ReadReplicaError` when ``conn`` is on a read replica, before any write.
+
+    What every writer of the library (seeding, the constraint probe, migrations) calls
+    first. A hot standby refuses each write with SQLSTATE 25006, ``cannot execute INSERT
+    in a read-only transaction``, which does not say why; this says why and where to
+    write instead. ``to`` completes "it cannot …", e.g. ``"be seeded"``.
     """
-    backend = conn.dialect.name
-    if backend == "postgresql":
-        query = text("SELECT to_regclass(:name) IS NOT NULL")
-    else:
-        query = text("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = :name")
-    if not (await conn.execute(query, {"name": TABLE_NAME})).scalar():
-        raise SchemaNotReadyError(
-            f'The "{TABLE_NAME}" table does not exist in {describe(source)} ({target_of(source).masked}): '
-            "run migrations first (`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
+    if await in_recovery(conn):
+        raise ReadReplicaError(
+            f"{describe(source)} is a read replica (a hot standby, which refuses every write), so it cannot {to}: "
+            "write through the primary (DATABASE_URL), not the replica (DATABASE_READ_URL)."
         )
-    return backend
+
+
+def located(source: Source) -> str:
+    """Where ``source`` points, for a message: its description and its URL, the password masked."""
+    return f"{describe(source)} ({target_of(source).masked})"
 
 
 async def _open(source: Source, opening: Any) -> AsyncConnection:

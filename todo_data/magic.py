@@ -35,8 +35,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, magics_class
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data._params import scan
 from todo_data.errors import TodoDataError
+from todo_data.queries._placeholders import scan
 from todo_data.runner import run
 
 #: Results longer than this show their first and last :data:`ROWS_SHOWN` // 2 rows only,

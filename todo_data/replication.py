@@ -1,12 +1,9 @@
-"""Streaming replication: whether a database is a read replica, and how far behind it is.
+"""Streaming replication: how far behind a read replica is (the lag report).
 
-- :func:`replication` (``todo_data.checks.replication``): on a replica, its replay lag
-  and whether replay is paused; on a primary, the replicas streaming from it and
-  their lag; on SQLite, one "not replicated" row.
-- :func:`require_primary`: what every writer of the library (seeding, the constraint
-  probe, migrations) calls first. A hot standby refuses each write with SQLSTATE 25006,
-  ``cannot execute INSERT in a read-only transaction``, which does not say why;
-  :class:`~todo_data.errors.ReadReplicaError` does, and says where to write instead.
+:func:`replication` (``todo_data.checks.replication``): on a replica, its replay lag
+and whether replay is paused; on a primary, the replicas streaming from it and their
+lag; on SQLite, one "not replicated" row. The write guard that refuses a replica
+before any write is :func:`todo_data.database.require_primary`, beside the engine.
 
 What PostgreSQL exposes, and what it means:
 
@@ -36,8 +33,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_data.database import Source, connect, describe, operation
-from todo_data.errors import ReadReplicaError
+from todo_data.database import Source, connect, in_recovery, operation
 
 #: The columns of :func:`replication`'s frame.
 REPLICATION_COLUMNS: Final = (
@@ -94,25 +90,6 @@ async def replication(source: Source) -> pd.DataFrame:
             rows = await _primary_rows(conn)
     frame = pd.DataFrame(rows, columns=list(REPLICATION_COLUMNS))
     return frame.astype(_DTYPES)
-
-
-async def in_recovery(conn: AsyncConnection) -> bool:
-    """Whether the connection's server is a hot standby (a read replica); False on SQLite."""
-    if conn.dialect.name != "postgresql":
-        return False
-    return bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar())
-
-
-async def require_primary(conn: AsyncConnection, source: Source, *, to: str) -> None:
-    """Raise :class:`ReadReplicaError` when ``conn`` is on a read replica, before any write.
-
-    ``to`` completes "it cannot …", e.g. ``"be seeded"``.
-    """
-    if await in_recovery(conn):
-        raise ReadReplicaError(
-            f"{describe(source)} is a read replica (a hot standby, which refuses every write), so it cannot {to}: "
-            "write through the primary (DATABASE_URL), not the replica (DATABASE_READ_URL)."
-        )
 
 
 # -- a replica's own view ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
     CheckConstraint,
@@ -41,10 +41,16 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.sql.elements import conv
+
+from todo_data.errors import SchemaNotReadyError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 TABLE_NAME: Final = "tasks"
 
@@ -485,3 +491,23 @@ def rule_of(column: str, kind: str) -> Rule:
 def nullable(column: str) -> bool:
     """Whether the column may hold NULL: no rule of it is enforced by NOT NULL."""
     return not any(rule.not_null for rule in rules_of(column))
+
+
+async def require_tasks_table(conn: AsyncConnection, *, where: str) -> str:
+    """The backend's name, after checking that the tasks table exists (a cheap catalogue query).
+
+    Checking first, rather than catching the failed query, leaves the caller's transaction
+    usable. The error says ``where`` (:func:`todo_data.database.located`: host and
+    database, the URL with its password masked) and what to do.
+    """
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        query = text("SELECT to_regclass(:name) IS NOT NULL")
+    else:
+        query = text("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = :name")
+    if not (await conn.execute(query, {"name": TABLE_NAME})).scalar():
+        raise SchemaNotReadyError(
+            f'The "{TABLE_NAME}" table does not exist in {where}: '
+            "run migrations first (`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
+        )
+    return backend

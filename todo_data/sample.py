@@ -29,10 +29,9 @@ from sqlalchemy import Table, insert
 
 from todo_data._args import CountProgress, integer
 from todo_data._task_sql import TASK_COLUMNS
-from todo_data.database import Source, begin, operation, raw_driver, require_tasks_table
+from todo_data.database import Source, begin, located, operation, raw_driver, require_primary
 from todo_data.models import Task, TaskRecord, TaskStatus, utcnow
-from todo_data.replication import require_primary
-from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME
+from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, TABLE_NAME, require_tasks_table
 
 Progress = CountProgress
 """``progress(done, total)``: called as rows are written (plug in tqdm or Rich)."""
@@ -240,7 +239,7 @@ async def seed(
     done = 0
     async with begin(source) as conn:
         await require_primary(conn, source, to="be seeded")
-        backend = await require_tasks_table(conn, source)
+        backend = await require_tasks_table(conn, where=located(source))
         batch_size = _BATCH[backend]
         if progress is not None:
             progress(0, tasks)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from todo_data import create_engine, migrations
 from todo_data.rules import CHECK_RULES, TABLE_NAME
 

@@ -1,6 +1,6 @@
 """pytest-alembic's standard migration tests, on SQLite and on PostgreSQL.
 
-They run alongside ``test_migrations_verify`` as an outside opinion: single head,
+They run alongside ``test_migrations`` as an outside opinion: single head,
 upgrade to head, the model matches the DDL the migrations produce, and every revision
 goes up and down. pytest-alembic accepts an async engine; it hands it to
 ``alembic/env.py`` through ``config.attributes["connection"]``. The engine uses

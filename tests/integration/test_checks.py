@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from todo_data import Task, TaskStatus, checks, create_engine, migrations, run, session_scope
 from todo_data.database import sessionmaker

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.scratch import Scratch, scratch, scratch_url
-from tests.integration.test_queries import insert_rows, task_rows
-from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
+from tests.integration.tasks import drop_not_null, insert_raw, insert_rows, task_rows
 from todo_data import queries, sample
 from todo_data.errors import ExportError, InvalidArgumentError
-from todo_data.export import NULL_PARTITION
+from todo_data.queries._export import NULL_PARTITION
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used below
 

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import _unavailable, with_query
+from tests.helpers import unavailable, with_query
 from todo_data import checks, create_engine, migrations, queries, run, sample
 from todo_data.errors import DatabaseConnectionError, DatabaseOperationError, QueryError
 from todo_data.testing import (
@@ -81,12 +81,12 @@ def harness() -> Iterator[Harness]:
     try:
         cluster = start_cluster()
     except ClusterUnavailable as exc:
-        _unavailable("PostgreSQL", exc)
+        unavailable("PostgreSQL", exc)
     try:
         try:
             bouncer = start_pgbouncer(cluster)
         except ClusterUnavailable as exc:
-            _unavailable("PgBouncer", exc)
+            unavailable("PgBouncer", exc)
         try:
             engine = create_engine(cluster.url())
             run(migrations.upgrade(engine))

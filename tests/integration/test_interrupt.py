@@ -22,7 +22,7 @@ from jupyter_client.manager import KernelManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from todo_data import queries, sample
 
 pytestmark = pytest.mark.postgres

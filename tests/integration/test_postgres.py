@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PostgresServer, alembic_cli, connect_failure
+from tests.helpers import PostgresServer, alembic_cli, connect_failure
 from todo_data import create_engine, migrations
 
 

@@ -8,68 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import aclosing, contextmanager
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
+from tests.integration.tasks import CONTRACT_DTYPES, HUGE, T0, insert_rows, statements, table, task_rows
 from todo_data import Task, TaskStatus, create_engine, migrations, queries
 from todo_data.database import sessionmaker
 from todo_data.errors import InvalidArgumentError, SchemaNotReadyError
-from todo_data.rules import MAX_DESCRIPTION_LENGTH
-
-table = Task.__table__  # type: ignore[attr-defined]
-T0 = datetime(2025, 3, 30, 22, 30, tzinfo=UTC)  # a Sunday evening, end of a month in some zones
-HUGE = "😀é" * (MAX_DESCRIPTION_LENGTH // 2)
-CONTRACT_DTYPES = {
-    "id": "str",
-    "user_id": "str",
-    "title": "str",
-    "description": "str",
-    "status": "category",
-    "created_at": "datetime64[us, UTC]",
-    "updated_at": "datetime64[us, UTC]",
-}
-
-
-def task_rows() -> list[dict[str, Any]]:
-    """Rows covering the edge cases: ties on created_at, NULLs, huge and non-ASCII text, unknown statuses."""
-    ids = [uuid.UUID(int=(i * 0x9E3779B97F4A7C15) % (1 << 128), version=4) for i in range(1, 13)]
-    specs = [
-        ("alice", "Write the report", "Numbers from Q1", TaskStatus.PENDING, T0),
-        ("alice", "Café ☕ order", None, TaskStatus.COMPLETED, T0),  # same created_at: ordered by id
-        ("bob", "日本語のタイトル", HUGE, TaskStatus.IN_PROGRESS, T0 + timedelta(minutes=45)),
-        ("bob", 'Quote "it", tab\tand\nnewline', "back\\slash, comma", "archived", T0 + timedelta(days=1)),
-        ("carol", "x" * 200, "", TaskStatus.COMPLETED, T0 - timedelta(days=40, microseconds=1)),
-        ("carol", "Short", "d" * 12, TaskStatus.PENDING, T0 - timedelta(days=3)),
-        ("dave", "Thirteen byte", "d" * 13, "blocked", T0 + timedelta(days=70)),
-        ("ümit", "Ünïcödé user", "\x01ctrl\x7f", TaskStatus.PENDING, T0 + timedelta(hours=1, microseconds=7)),
-    ]
-    rows = []
-    for i, (user_id, title, description, status, created) in enumerate(specs):
-        rows.append(
-            {
-                "id": ids[i],
-                "user_id": user_id,
-                "title": title,
-                "description": description,
-                "status": str(status),
-                "created_at": created,
-                "updated_at": created + timedelta(seconds=i),
-            }
-        )
-    return rows
-
-
-async def insert_rows(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(insert(table), rows)
 
 
 def expected_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -87,21 +40,6 @@ def expected_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             "updated_at": pd.DatetimeIndex([row["updated_at"] for row in ordered]).as_unit("us"),
         }
     )
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[tuple[str, Any, bool]]]:
-    """Every statement the engine sends: (sql, parameters, server-side cursor)."""
-    seen: list[tuple[str, Any, bool]] = []
-
-    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, executemany: bool) -> None:
-        seen.append((sql, params, bool(context is not None and context.execution_options.get("stream_results"))))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 # -- tasks_frame -------------------------------------------------------------------------------

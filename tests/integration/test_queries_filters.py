@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.test_queries import T0, insert_rows, statements, task_rows
+from tests.integration.tasks import T0, insert_rows, statements, task_rows
 from todo_data import TaskStatus, create_engine, queries
 from todo_data.errors import InvalidArgumentError
 

@@ -17,68 +17,23 @@ themselves), fall outside every ``since``/``until`` bound and are counted under 
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
-from tests.integration.scratch import Scratch, rewrite_sqlite_table, scratch, scratch_url
-from tests.integration.test_queries import CONTRACT_DTYPES, insert_rows, task_rows
+from tests.helpers import PostgresServer
+from tests.integration.scratch import Scratch, scratch, scratch_url
+from tests.integration.tasks import CONTRACT_DTYPES, drop_not_null, insert_raw, insert_rows, task_rows
 from todo_data import create_engine, migrations, queries
-from todo_data.rules import PRIMARY_KEY_NAME, TABLE_NAME
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used below
 
 NOT_NULL_COLUMNS = ("id", "user_id", "title", "status", "created_at", "updated_at")
 NAT = pd.NaT
-
-
-def literal(value: object) -> str:
-    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
-
-
-async def insert_raw(scratch: Scratch, **values: object) -> str:
-    """One row written with SQL literals; returns its id as tasks_frame shows it ("" for NULL)."""
-    row: dict[str, object] = {
-        "id": uuid.uuid4(),
-        "user_id": "raw",
-        "title": "written raw",
-        "description": None,
-        "status": "pending",
-        "created_at": "2025-01-01 00:00:00+00:00",
-        "updated_at": "2025-01-01 00:00:00+00:00",
-        **values,
-    }
-    task_id = row["id"]
-    if isinstance(task_id, uuid.UUID) and scratch.backend == "sqlite":
-        row["id"] = task_id.hex  # how SQLAlchemy stores a UUID in SQLite
-    names = ", ".join(row)
-    insert = f"INSERT INTO {TABLE_NAME} ({names}) VALUES ({', '.join(map(literal, row.values()))})"
-    if scratch.backend == "postgresql":
-        await scratch.execute("SET LOCAL TimeZone = 'UTC'", insert)  # naive text means UTC, as in SQLite
-    else:
-        await scratch.execute(insert)
-    return "" if task_id is None else str(task_id)
-
-
-async def drop_not_null(scratch: Scratch, columns: Iterable[str]) -> None:
-    """Let the columns hold NULL, as a hand-made schema change would."""
-    for column in columns:
-        if scratch.backend == "postgresql":
-            if column == "id":
-                await scratch.execute(f"ALTER TABLE {TABLE_NAME} DROP CONSTRAINT {PRIMARY_KEY_NAME}")
-            await scratch.execute(f"ALTER TABLE {TABLE_NAME} ALTER COLUMN {column} DROP NOT NULL")
-        else:
-            await scratch.engine.dispose()  # SQLite reads the changed schema on the next connect
-            path = Path(str(make_url(scratch.url).database))
-            rewrite_sqlite_table(path, re.compile(rf"(?m)^(\s*{column} .*?) NOT NULL"), r"\1")
 
 
 async def every_frame(engine: AsyncEngine, **filters: Any) -> dict[str, pd.DataFrame]:

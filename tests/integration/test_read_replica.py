@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import wait_for_replay
+from tests.helpers import wait_for_replay
 from todo_data import queries, sample
 
 

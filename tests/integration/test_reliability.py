@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer, connect_failure, with_query
+from tests.helpers import PostgresServer, connect_failure, with_query
 from todo_data import Task, TaskStatus, create_engine, get_settings, migrations, sample, session_scope
 from todo_data.database import connect, is_transient_connect_error, sessionmaker, target_of
 from todo_data.errors import DatabaseOperationError, MigrationError

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
-from tests.integration.test_harness import pytest_as_ci_would_run_it
+from tests.helpers import PostgresServer, ReplicaServer, pytest_as_ci_would_run_it, wait_for_replay
 from todo_data import Task, checks, create_engine, migrations, sample, session_scope
 from todo_data.database import describe
 from todo_data.errors import ReadReplicaError

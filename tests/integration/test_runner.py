@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from todo_data import create_engine, run
 
 

@@ -1,5 +1,5 @@
 """No password anywhere: messages, log lines, reprs, frames. (CLI and notebook outputs are
-checked in tests/test_cli.py and tests/test_notebooks.py.)"""
+checked in tests/e2e/test_cli.py and tests/e2e/test_notebooks.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from todo_data import checks, create_engine, get_settings, migrations, queries, sample
 from todo_data.database import connect, describe, target_of
 from todo_data.errors import TodoDataError

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
-from tests.integration.test_sql_safety import read_only_twin, victim_table
+from tests.helpers import PostgresServer
+from tests.integration.attacks import read_only_twin, victim_table
 from todo_data import create_engine, queries, session_scope
 from todo_data.database import about
 from todo_data.errors import InvalidArgumentError, QueryError

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.differential import TYPES, check, generate, reference_connection
-from todo_data import _pgcopy
 from todo_data.database import about
+from todo_data.queries import _pgcopy
 
 SEED = 16
 CASES = len(TYPES)  # every type opens one case

@@ -5,15 +5,13 @@ Each test is a reproduction of an escape found by hand (issue 16) and must fail 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration.attacks import _pooled, read_only_twin, victim_table
 from todo_data import create_engine, queries, session_scope
 from todo_data.errors import InvalidArgumentError, QueryError
 from todo_data.models import Task
@@ -27,29 +25,6 @@ async def table_exists(engine: AsyncEngine, name: str) -> bool:
             return bool((await conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})).scalar())
         found = await conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = :n"), {"n": name})
         return bool(found.scalar())
-
-
-@asynccontextmanager
-async def victim_table(engine: AsyncEngine) -> AsyncIterator[str]:
-    """A table an escape would drop; dropped after the test, so the shared database shows no drift."""
-    name = f"victim_{uuid.uuid4().hex[:8]}"
-    async with engine.begin() as conn:
-        await conn.execute(text(f"CREATE TABLE {name} (x int)"))
-    try:
-        yield name
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
-
-
-def read_only_twin(engine: AsyncEngine) -> AsyncEngine:
-    return create_engine(engine.url, read_only=True, pooled=engine.dialect.name == "postgresql" and _pooled(engine))
-
-
-def _pooled(engine: AsyncEngine) -> bool:
-    from todo_data.database import about
-
-    return about(engine).target.pooled
 
 
 # -- the statement text ---------------------------------------------------------------------------

@@ -28,8 +28,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
-from tests.unit.test_magic import cell, ipython_shell
+from tests.helpers import PostgresServer
+from tests.unit.shell import cell, ipython_shell
 from todo_data import TodoDataWarning, queries, run
 from todo_data.magic import TodoSqlMagics
 from todo_data.settings import get_settings

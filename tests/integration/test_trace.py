@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from tests.migration_scripts import Revision, make_scripts
 from todo_data import create_engine, migrations
 from todo_data.errors import MigrationError

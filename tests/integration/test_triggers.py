@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from todo_data import Task, checks, create_engine, migrations, session_scope
 from todo_data.database import sessionmaker

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tests.conftest import connect_failure
+from tests.helpers import connect_failure
 from todo_data import (
     Task,
     TaskStatus,

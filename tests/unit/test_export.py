@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import create_engine, export, queries
+from todo_data import create_engine, queries
 from todo_data.errors import DatabaseConnectionError, InvalidArgumentError
-from todo_data.export import MAX_OPEN_FILES, NULL_PARTITION, SCHEMA
+from todo_data.queries import _export as export
+from todo_data.queries._export import MAX_OPEN_FILES, NULL_PARTITION, SCHEMA
 
 
 def chunk(*months: int | None) -> pa.Table:

@@ -9,7 +9,6 @@ of hanging. The same behaviour in a real kernel, on PostgreSQL: ``tests/integrat
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import threading
@@ -21,30 +20,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.unit.interrupts import ENDLESS, Watchdog, sigint_soon
 from todo_data._interrupt import INTERRUPTED_MESSAGE, wake_on_interrupt
 from todo_data.database import connect
-
-# A statement SQLite would run for hours: counting to 10^12.
-ENDLESS = (
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000000) SELECT count(*) FROM n"
-)
-
-
-class Watchdog:
-    """Runs ``action`` from another thread after ``seconds`` unless stopped first; ``fired`` tells."""
-
-    def __init__(self, seconds: float, action: Callable[[], None]) -> None:
-        self.fired = False
-
-        def fire() -> None:
-            self.fired = True
-            action()
-
-        self._timer = threading.Timer(seconds, fire)
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.cancel()
 
 
 @contextmanager
@@ -54,11 +32,6 @@ def sigint_handler(handler: Callable[[int, Any], None]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def sigint_soon() -> None:
-    """SIGINT to this process from another thread, while the main thread's loop sleeps."""
-    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 def cancel_like_ipykernel(task: asyncio.Task[Any]) -> Callable[[int, Any], None]:

@@ -5,26 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 from sqlalchemy.ext.asyncio import AsyncEngine
-from traitlets.config import Config
 
+from tests.unit.shell import cell, ipython_shell
 from todo_data import queries, run, sample
 from todo_data.magic import MAX_ROWS_SHOWN, TodoSqlMagics
 from todo_data.settings import get_settings
-
-
-def ipython_shell() -> InteractiveShell:
-    """The process's IPython shell, keeping its history in memory (not in the home directory)."""
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    return InteractiveShell.instance(config=config)
 
 
 @pytest.fixture
@@ -40,13 +31,6 @@ def shell(sqlite_url: str, sqlite_engine: AsyncEngine, monkeypatch: pytest.Monke
     if magics._engine is not None:
         run(magics._engine.dispose())
     ipython.user_ns.clear()
-
-
-def cell(shell: InteractiveShell, sql: str, line: str = "") -> list[dict[str, Any]]:
-    """Run ``%%todo_sql line`` on ``sql``; the rich outputs it displayed (mime type -> data)."""
-    with capture_output() as captured:
-        shell.run_cell_magic("todo_sql", line, sql)
-    return [output.data for output in captured.outputs]
 
 
 def test_load_ext_registers_the_cell_magic() -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import alembic_cli
+from tests.helpers import alembic_cli
 from todo_data import migrations
 from todo_data.database import create_engine
 from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError

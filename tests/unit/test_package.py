@@ -62,7 +62,7 @@ def test_every_error_derives_from_todo_data_error_and_is_exported() -> None:
     import inspect
 
     from todo_data import errors
-    from todo_data._pgcopy import CopyFormatError
+    from todo_data.queries._pgcopy import CopyFormatError
 
     members = [value for _, value in inspect.getmembers(errors, inspect.isclass) if issubclass(value, Exception)]
     classes = [cls for cls in members if not issubclass(cls, Warning)]

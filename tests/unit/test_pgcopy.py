@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from todo_data import _pgcopy
-from todo_data._pgcopy import ROW_MARK, CopyDecoder, CopyFormatError, Kind
+from todo_data.queries import _pgcopy
+from todo_data.queries._pgcopy import ROW_MARK, CopyDecoder, CopyFormatError, Kind
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 INFINITY = object()

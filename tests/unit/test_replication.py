@@ -6,8 +6,8 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_data import checks
-from todo_data.database import connect
-from todo_data.replication import REPLICATION_COLUMNS, in_recovery, require_primary
+from todo_data.database import connect, in_recovery, require_primary
+from todo_data.replication import REPLICATION_COLUMNS
 
 
 async def test_sqlite_is_one_not_replicated_row(sqlite_engine: AsyncEngine) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.unit.test_interrupt import ENDLESS, Watchdog, sigint_soon
+from tests.unit.interrupts import ENDLESS, Watchdog, sigint_soon
 from todo_data import create_engine, run
 from todo_data._interrupt import INTERRUPTED_MESSAGE
 from todo_data.database import connect

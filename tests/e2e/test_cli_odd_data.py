@@ -1,6 +1,6 @@
 """Every todo-data command on a migrated database with no task, one task, or only unknown statuses.
 
-In process (typer's runner) rather than as subprocesses like tests/test_cli.py: the same
+In process (typer's runner), as in tests/e2e/test_cli.py: the same
 commands, many times over, at a fraction of the start-up cost.
 """
 
@@ -64,7 +64,7 @@ def test_every_command_answers(scratch_url: str, state: str) -> None:
 
 async def test_report_names_a_missing_status_or_user_instead_of_nan(sqlite_url: str) -> None:
     from tests.integration.scratch import Scratch
-    from tests.integration.test_queries_odd_data import drop_not_null, insert_raw
+    from tests.integration.tasks import drop_not_null, insert_raw
 
     engine = create_engine(sqlite_url)
     await migrations.upgrade(engine)

@@ -22,12 +22,12 @@ from typing import Any, Final
 import pandas as pd
 from sqlalchemy import DateTime, Uuid, text
 
-from todo_data._frames import STRING
-from todo_data._output import Output, check_output, convert
 from todo_data._task_sql import TASK_COLUMNS, pg_readable, sqlite_instant
-from todo_data.database import Source, connect, operation, require_tasks_table
+from todo_data.database import Source, connect, located, operation
 from todo_data.models import Task
-from todo_data.rules import RULES, TABLE_NAME
+from todo_data.queries._formats import Output, check_output, convert
+from todo_data.queries._task_frames import STRING
+from todo_data.rules import RULES, TABLE_NAME, require_tasks_table
 
 #: The length each text column may reach, as its rule (and CHECK constraint) says.
 LENGTH_LIMITS: Final[Mapping[str, int]] = {
@@ -69,7 +69,7 @@ async def profile(source: Source, *, output: Output = "pandas") -> Any:
     chosen = check_output(output)
     kinds = _kinds()
     async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
+        backend = await require_tasks_table(conn, where=located(source))
         summary = (await conn.execute(text(_summary_sql(kinds, backend)))).one()
         lengths = (await conn.execute(text(_lengths_sql(kinds)))).all()
     percentiles = {str(name): [int(value) for value in values] for name, *values in lengths}

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
-from tests.integration.test_queries_odd_data import insert_raw
+from tests.integration.tasks import insert_raw
 from todo_data import Task, create_engine, migrations, queries, sample, session_scope
 from todo_data.rules import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_USER_ID_LENGTH
 from todo_data.testing import APP_USER

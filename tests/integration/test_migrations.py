@@ -10,12 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer
+from tests.helpers import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.migration_scripts import Revision, make_scripts
 from todo_data import create_engine, migrations, run
-from todo_data._scratch import scratch_database
 from todo_data.errors import InvalidArgumentError, MigrationError
+from todo_data.migrations._scratch import scratch_database
 from todo_data.rules import CHECK_RULES, MAX_TITLE_LENGTH
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used by the tests below

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from todo_data._frames import PANDAS_DAYS, PANDAS_MICROS, PANDAS_SHOWN, STRING, within
-from todo_data._pgcopy import MONTH_DAY_NANO
 from todo_data.errors import InvalidArgumentError, MissingExtraError, warn_values
+from todo_data.queries._pgcopy import MONTH_DAY_NANO
+from todo_data.queries._task_frames import PANDAS_DAYS, PANDAS_MICROS, PANDAS_SHOWN, STRING, within
 
 Output = Literal["pandas", "arrow", "polars"]
 OUTPUTS: Final = ("pandas", "arrow", "polars")

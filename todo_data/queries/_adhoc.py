@@ -1,7 +1,7 @@
 """Running one read query into Arrow: the statement checked, the transaction, the fetch.
 
 - Parameters are ``:name``, found as PostgreSQL's lexer would (never inside a string
-  literal, quoted identifier, dollar quote or comment; see :mod:`todo_data._params`),
+  literal, quoted identifier, dollar quote or comment; see :mod:`todo_data.queries._placeholders`),
   checked against the mapping given, and always bound, never formatted into SQL.
 - The text must be exactly one read statement, checked before anything is sent: on
   PostgreSQL by its own parser (:func:`todo_data._sqlparse.read_statement`), on SQLite by
@@ -13,7 +13,7 @@
 - PostgreSQL: the statement is described first (result and parameter types, one round
   trip on the extended protocol, which runs one statement only; a uniquely named statement
   deallocated at once, so PgBouncer's transaction mode is safe), then streamed through a
-  binary ``COPY`` decoded by :mod:`todo_data._pgcopy`.
+  binary ``COPY`` decoded by :mod:`todo_data.queries._pgcopy`.
   ``COPY`` takes no bound parameters (asyncpg's ``copy_from_query(query, *args)`` would
   quote the values into the SQL text), so each value is bound to ``set_config(..., true)``
   for this transaction and the query reads it back with ``current_setting`` as the type
@@ -46,11 +46,11 @@ import pyarrow as pa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_data import _sqlparse
-from todo_data._params import ScannedText, scan, where
-from todo_data._pgcopy import ARROW_TYPE, ROW_MARK, UNREPRESENTABLE, CopyDecoder, Kind
 from todo_data._sqliteauth import read_authorizer, read_only_authorizer
 from todo_data.database import Source, about, bounded, connect, connection_gone, describe, engine_of, raw_driver
 from todo_data.errors import InvalidArgumentError, QueryError, warn_values
+from todo_data.queries._pgcopy import ARROW_TYPE, ROW_MARK, UNREPRESENTABLE, CopyDecoder, Kind
+from todo_data.queries._placeholders import ScannedText, scan, where
 
 # PostgreSQL type OIDs read natively from the binary format.
 PG_KINDS: Final = {
@@ -273,8 +273,8 @@ class PgQuery:
         return [column.kind for column in self.columns]
 
     def copy_select(self) -> str:
-        """The query wrapped for :class:`~todo_data._pgcopy.CopyDecoder`: each row opens with the
-        constant :data:`~todo_data._pgcopy.ROW_MARK`, then the columns, cast where needed."""
+        """The query wrapped for :class:`~todo_data.queries._pgcopy.CopyDecoder`: each row opens with the
+        constant :data:`~todo_data.queries._pgcopy.ROW_MARK`, then the columns, cast where needed."""
         aliases = [f"c{index}" for index in range(len(self.columns))]
         values = [
             f"{alias}::{column.cast}" if column.cast else alias
@@ -499,7 +499,7 @@ def _python_array(values: list[Any], column: PgColumn) -> pa.Array:
 
 
 def _warn_unrepresentable(columns: Sequence[PgColumn], counts: Sequence[int]) -> None:
-    """A warning per column with values its Arrow type cannot hold (see :data:`~todo_data._pgcopy.UNREPRESENTABLE`)."""
+    """A warning per column with values its Arrow type cannot hold (see ``_pgcopy.UNREPRESENTABLE``)."""
     for column, count in zip(columns, counts, strict=True):
         if count:
             warn_values(column.name, count, UNREPRESENTABLE[column.kind])
@@ -517,7 +517,7 @@ async def pg_table(
 
     ``order_by`` names result columns of fixed-width types (a statement ``COPY`` can wrap):
     the rows are then sorted here, as PostgreSQL's ``ORDER BY`` those columns would sort
-    them (see :class:`~todo_data._pgcopy.CopyDecoder`), which spares the server the sort.
+    them (see :class:`~todo_data.queries._pgcopy.CopyDecoder`), which spares the server the sort.
     """
     async with pg_driver(conn, read_only=read_only) as driver:
         query = await pg_prepare(driver, stmt)

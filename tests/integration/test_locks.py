@@ -10,10 +10,11 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import PostgresServer, with_query
+from tests.helpers import PostgresServer, with_query
 from todo_data import create_engine, migrations
 from todo_data.database import target_of
 from todo_data.errors import MigrationError
+from todo_data.migrations import _locks
 from todo_data.settings import get_settings
 
 
@@ -84,7 +85,7 @@ async def test_a_held_lock_fails_after_bounded_retries_naming_the_holder_then_su
     at_first_revision: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(migrations, "LOCK_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(_locks, "LOCK_RETRY_DELAY", 0.01)
     conn, pid = blocker
     with trigger_attempts(at_first_revision) as attempts, pytest.raises(MigrationError) as exc:
         await migrations.upgrade(migrating, lock_timeout=0.2)

@@ -8,14 +8,12 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
+from tests.e2e.helpers import NOTEBOOKS, execute
+from tests.helpers import PostgresServer, ReplicaServer, wait_for_replay
 from todo_data import create_engine, demo, queries, sample
-
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_four_example_notebooks() -> None:
@@ -40,14 +38,6 @@ def test_notebooks_say_what_they_need_first(path: Path) -> None:
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "markdown"
     assert "DATABASE_URL" in first.source and "Neon" in first.source
-
-
-def execute(path: Path, cwd: Path, *, cells: int | None = None) -> nbformat.NotebookNode:
-    """The notebook (or its first ``cells`` cells) executed by a kernel started in ``cwd``."""
-    notebook = nbformat.read(path, as_version=4)
-    notebook.cells = notebook.cells[:cells]
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
-    return notebook
 
 
 def all_output_text(notebook: nbformat.NotebookNode) -> str:

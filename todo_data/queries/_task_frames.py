@@ -1,7 +1,7 @@
 """DataFrames in the contract's shape, assembled from Arrow columns: dtypes, status categories.
 
 Both backends end in :func:`tasks_frame_from`: PostgreSQL's columns come from the binary
-COPY decoder (:mod:`todo_data._pgcopy`), SQLite's from its rows
+COPY decoder (:mod:`todo_data.queries._pgcopy`), SQLite's from its rows
 (:func:`sqlite_tasks_table`), so the DataFrames are identical: same columns, dtypes,
 categories, order and values. No Python object is made per value on PostgreSQL.
 """

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from todo_data import TodoDataWarning
-from todo_data._output import convert, from_arrow, pandas_from_arrow
+from todo_data.queries._formats import convert, from_arrow, pandas_from_arrow
 
 EPOCH = datetime(1970, 1, 1)
 US = timedelta(microseconds=1)

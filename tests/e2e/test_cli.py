@@ -8,12 +8,10 @@ itself, as users run it, is a subprocess in ``test_the_console_script_is_the_com
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
 import sys
-import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -21,29 +19,12 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
 
-from tests.conftest import PostgresServer, ReplicaServer, wait_for_replay
+from tests.e2e.helpers import assert_one_line_failure, todo_data
+from tests.helpers import PostgresServer, ReplicaServer, wait_for_replay
 from tests.integration.scratch import scratch_url
 from todo_data import create_engine, migrations, queries, run, sample
-from todo_data.cli import app
-from todo_data.settings import get_settings
 from todo_data.testing import free_port
-
-
-def todo_data(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``todo-data ARGS`` in ``cwd`` with ``env`` added to the environment, as its exit code and output."""
-    with contextlib.chdir(cwd):
-        get_settings.cache_clear()  # read again from this directory's .env and this environment
-        try:
-            result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
-        finally:
-            get_settings.cache_clear()
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        # Escaped the command: what the interpreter would print, and its exit code.
-        stderr += "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess(["todo-data", *args], result.exit_code, result.stdout, stderr)
 
 
 def test_the_console_script_is_the_command(tmp_path: Path) -> None:
@@ -80,16 +61,6 @@ def run_on(url: str, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return run(body())
-
-
-def assert_one_line_failure(result: subprocess.CompletedProcess[str], *expected: str, secret: str = "") -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for part in expected:
-        assert part in result.stderr
-    assert "Traceback" not in result.stderr
-    if secret:
-        assert secret not in result.stdout + result.stderr
 
 
 def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from todo_data import _frames
+from todo_data.queries import _task_frames
 
 ROWS = [
     ("0000-a", "alice", "Write", None, "pending", 1_735_689_600_000_000, None),
@@ -15,7 +15,7 @@ ROWS = [
 
 
 def test_columns_become_the_contract_dtypes_and_values() -> None:
-    frame = _frames.tasks_frame_from(_frames.sqlite_tasks_table(ROWS))
+    frame = _task_frames.tasks_frame_from(_task_frames.sqlite_tasks_table(ROWS))
     assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
         "id": "str",
         "user_id": "str",
@@ -36,8 +36,8 @@ def test_columns_become_the_contract_dtypes_and_values() -> None:
 
 
 def test_no_rows_give_the_same_columns_and_dtypes() -> None:
-    empty = _frames.tasks_frame_from(_frames.sqlite_tasks_table([]))
-    full = _frames.tasks_frame_from(_frames.sqlite_tasks_table(ROWS))
+    empty = _task_frames.tasks_frame_from(_task_frames.sqlite_tasks_table([]))
+    full = _task_frames.tasks_frame_from(_task_frames.sqlite_tasks_table(ROWS))
     assert empty.empty and list(empty.columns) == list(full.columns)
     assert [str(dtype) for dtype in empty.dtypes] == [str(dtype) for dtype in full.dtypes]
 
@@ -45,8 +45,8 @@ def test_no_rows_give_the_same_columns_and_dtypes() -> None:
 def test_a_status_unknown_to_fixed_categories_is_appended_never_nan() -> None:
     # iter_tasks_frames fixes the categories before streaming; another writer may add a
     # status meanwhile.
-    fixed = _frames.status_dtype(["archived"])
+    fixed = _task_frames.status_dtype(["archived"])
     statuses = pa.chunked_array([["pending", "blocked"], [None, "archived"]], type=pa.large_string())
-    categorical = _frames.status_categorical(statuses, fixed)
+    categorical = _task_frames.status_categorical(statuses, fixed)
     assert list(categorical.categories) == ["pending", "in_progress", "completed", "archived", "blocked"]
     assert [None if pd.isna(value) else value for value in categorical] == ["pending", "blocked", None, "archived"]

@@ -14,17 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from alembic import command
-from todo_data import _snapshot, migrations, sample
+from todo_data import sample
 from todo_data._args import StepProgress
-from todo_data._scratch import scratch_database
 from todo_data.database import connect, create_engine
 from todo_data.errors import MigrationError
+from todo_data.migrations import _snapshot
+from todo_data.migrations._config import revision_of
+from todo_data.migrations._drift import drift_rows
+from todo_data.migrations._locks import migrate
+from todo_data.migrations._scratch import scratch_database
 from todo_data.rules import TABLE_NAME
 
 #: The columns of :func:`todo_data.migrations.verify_roundtrip`'s frame.
 ROUNDTRIP_COLUMNS: Final = ("step", "revision", "ok", "detail")
-
-Progress = StepProgress
 
 
 @dataclass
@@ -36,10 +38,10 @@ class _State:
 
 
 @dataclass
-class _Run:
+class _RoundTrip:
     engine: AsyncEngine
     location: str | Path | None
-    progress: Progress | None
+    progress: StepProgress | None
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def failed(self) -> bool:
@@ -59,17 +61,15 @@ class _Run:
         verb = command.downgrade if down else command.upgrade
         try:
             # A scratch database nobody else uses: no lock can be contended.
-            await migrations._run_command(
-                self.engine, target, lambda config: verb(config, target), 0, location=self.location
-            )
+            await migrate(self.engine, target, lambda config: verb(config, target), 0, location=self.location)
         except MigrationError as exc:
-            self.record(step, await migrations.current(self.engine), False, str(exc))
+            self.record(step, await _revision(self.engine), False, str(exc))
             return None
-        return await migrations.current(self.engine) or "base"
+        return await _revision(self.engine) or "base"
 
 
 async def verify(
-    url: URL, *, rows: int, script: ScriptDirectory, location: str | Path | None, progress: Progress | None
+    url: URL, *, rows: int, script: ScriptDirectory, location: str | Path | None, progress: StepProgress | None
 ) -> pd.DataFrame:
     """See :func:`todo_data.migrations.verify_roundtrip`."""
     revisions = list(reversed(list(script.walk_revisions())))
@@ -78,60 +78,60 @@ async def verify(
     names = ("upgrade {}", "downgrade {}", "upgrade {} again")
     plan = [name.format(rev.revision) for rev in revisions for name in names]
     async with scratch_database(url, purpose="the migration round trip") as scratch:
-        run = _Run(create_engine(scratch, poolclass=NullPool), location, progress)
+        trip = _RoundTrip(create_engine(scratch, poolclass=NullPool), location, progress)
         try:
-            await _steps(run, revisions, rows=rows, head=script.get_current_head(), check_model=location is None)
+            await _steps(trip, revisions, rows=rows, head=script.get_current_head(), check_model=location is None)
         finally:
-            await run.engine.dispose()
-    done = {step["step"] for step in run.steps}
+            await trip.engine.dispose()
+    done = {step["step"] for step in trip.steps}
     for name in plan:
         if name not in done:
-            run.record(name, None, False, "not run: a previous step failed")
-    return pd.DataFrame(run.steps, columns=list(ROUNDTRIP_COLUMNS))
+            trip.record(name, None, False, "not run: a previous step failed")
+    return pd.DataFrame(trip.steps, columns=list(ROUNDTRIP_COLUMNS))
 
 
-async def _steps(run: _Run, revisions: list[Any], *, rows: int, head: str | None, check_model: bool) -> None:
+async def _steps(trip: _RoundTrip, revisions: list[Any], *, rows: int, head: str | None, check_model: bool) -> None:
     seeded = False
     for rev in revisions:
         name, parent = rev.revision, rev.down_revision or "base"
         if not isinstance(parent, str):
             raise MigrationError(f"Revision {name} merges several revisions: the round trip needs one line of them")
-        before = await run.state()
+        before = await trip.state()
 
-        if await run.move(f"upgrade {name}", name, down=False) is None:
+        if await trip.move(f"upgrade {name}", name, down=False) is None:
             return
-        after = await run.state()
-        problems = await _model_problems(run, name, head) if check_model and name == head else []
+        after = await trip.state()
+        problems = await _model_problems(trip, name, head) if check_model and name == head else []
         detail = "; ".join(problems) or ("schema matches the model" if check_model and name == head else "applied")
-        run.record(f"upgrade {name}", name, not problems, _with_rows(detail, after))
+        trip.record(f"upgrade {name}", name, not problems, _with_rows(detail, after))
         if problems:
             return
 
-        if await run.move(f"downgrade {name}", parent, down=True) is None:
+        if await trip.move(f"downgrade {name}", parent, down=True) is None:
             return
-        if not _compare(run, f"downgrade {name}", parent, before, await run.state(), "before the upgrade"):
-            return
-
-        if await run.move(f"upgrade {name} again", name, down=False) is None:
-            return
-        if not _compare(run, f"upgrade {name} again", name, after, await run.state(), "after the first upgrade"):
+        if not _compare(trip, f"downgrade {name}", parent, before, await trip.state(), "before the upgrade"):
             return
 
-        if not seeded and rows and await _has_tasks(run.engine):
-            if run.progress is not None:
-                run.progress("seed")
-            await sample.seed(run.engine, tasks=rows)
+        if await trip.move(f"upgrade {name} again", name, down=False) is None:
+            return
+        if not _compare(trip, f"upgrade {name} again", name, after, await trip.state(), "after the first upgrade"):
+            return
+
+        if not seeded and rows and await _has_tasks(trip.engine):
+            if trip.progress is not None:
+                trip.progress("seed")
+            await sample.seed(trip.engine, tasks=rows)
             seeded = True
-            run.record("seed", name, True, f"{rows:,} sample rows in {TABLE_NAME}: every later step carries them")
+            trip.record("seed", name, True, f"{rows:,} sample rows in {TABLE_NAME}: every later step carries them")
 
 
-def _compare(run: _Run, step: str, revision: str, expected: _State, found: _State, when: str) -> bool:
+def _compare(trip: _RoundTrip, step: str, revision: str, expected: _State, found: _State, when: str) -> bool:
     problems = _snapshot.schema_differences(expected.schema, found.schema)
     problems += _snapshot.data_differences(expected.data, found.data)
     if problems:
-        run.record(step, revision, False, f"differs from {when}: {_snapshot.summary(problems)}")
+        trip.record(step, revision, False, f"differs from {when}: {_snapshot.summary(problems)}")
         return False
-    run.record(step, revision, True, _with_rows(f"schema identical to {when}", found, same=True))
+    trip.record(step, revision, True, _with_rows(f"schema identical to {when}", found, same=True))
     return True
 
 
@@ -142,9 +142,10 @@ def _with_rows(detail: str, state: _State, *, same: bool = False) -> str:
     return f"{detail}; {count:,} rows{' unchanged (same checksum)' if same else ''}"
 
 
-async def _model_problems(run: _Run, revision: str, head: str | None) -> list[str]:
-    differences = await migrations.drift(run.engine)
-    problems = [f"{row.operation} {row.name}" for row in differences.itertuples()]
+async def _model_problems(trip: _RoundTrip, revision: str, head: str | None) -> list[str]:
+    async with connect(trip.engine) as conn:
+        differences = await conn.run_sync(drift_rows)
+    problems = [f"{row['operation']} {row['name']}" for row in differences]
     if revision != head:  # pragma: no cover - only asked at the head
         problems.insert(0, f"stopped at {revision}, head is {head}")
     return problems
@@ -153,3 +154,8 @@ async def _model_problems(run: _Run, revision: str, head: str | None) -> list[st
 async def _has_tasks(engine: AsyncEngine) -> bool:
     async with connect(engine) as conn:
         return bool(await conn.run_sync(lambda sync: inspect(sync).has_table(TABLE_NAME)))
+
+
+async def _revision(engine: AsyncEngine) -> str | None:
+    async with connect(engine) as conn:
+        return await conn.run_sync(revision_of)

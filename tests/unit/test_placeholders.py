@@ -1,4 +1,4 @@
-"""The ``:name`` scanner (todo_data/_params.py) against PostgreSQL's own lexer (pglast's scan)."""
+"""The ``:name`` scanner (todo_data/queries/_placeholders.py) against PostgreSQL's own lexer (pglast's scan)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pglast.parser import ParseError, scan
 
-from todo_data._params import scan as scan_parameters
 from todo_data.errors import InvalidArgumentError
+from todo_data.queries._placeholders import scan as scan_parameters
 
 NAMES = st.sampled_from(["x", "a_1", "é", "select", "_p", "Camel"])
 CONTENT = st.lists(st.sampled_from([*"ab :x'\"$-*/\\\n;é", "''", "::", ":x", "--", "/*", "*/", "$$"]), max_size=12).map(

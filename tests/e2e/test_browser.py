@@ -28,7 +28,7 @@ from todo_data.testing import free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
 CHROMIUM_FLAGS = [
     "--headless",

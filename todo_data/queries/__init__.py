@@ -18,27 +18,31 @@ columns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_data import _frames, _sqlrun, _task_sql
+from todo_data import _task_sql
 from todo_data._args import integer
-from todo_data._frames import STRING, TIMEDELTA, status_dtype
-from todo_data._output import Output, check_output, convert, from_arrow, pandas_from_arrow
-from todo_data._task_sql import TASK_ORDER, Params, TaskFilter
-from todo_data.database import Source, connect, operation, require_tasks_table
+from todo_data.database import Source, operation
 from todo_data.errors import InvalidArgumentError, QueryError
-from todo_data.export import export_parquet as export_parquet
 from todo_data.models import TaskStatus
-from todo_data.profiling import profile as profile
+from todo_data.queries import _adhoc, _task_frames
+from todo_data.queries._export import export_parquet as export_parquet
+from todo_data.queries._filters import StatusFilter as StatusFilter
+from todo_data.queries._filters import TimeBound as TimeBound
+from todo_data.queries._filters import task_filter, time_bound
+from todo_data.queries._formats import Output, check_output, convert, from_arrow, pandas_from_arrow
+from todo_data.queries._profile import profile as profile
+from todo_data.queries._task_frames import STRING, TIMEDELTA, status_dtype
+from todo_data.queries._tasks import reading_tasks
 
 __all__ = [
     "created_over_time",
@@ -53,8 +57,6 @@ __all__ = [
     "tasks_per_user",
 ]
 
-StatusFilter = TaskStatus | str | Iterable[TaskStatus | str] | None
-TimeBound = datetime | date | str | None
 Freq = Literal["D", "W", "M"]
 #: What the frame functions return: a ``pandas.DataFrame`` (``output="pandas"``, the
 #: default), a ``pyarrow.Table`` (``"arrow"``) or a ``polars.DataFrame`` (``"polars"``).
@@ -91,15 +93,15 @@ async def tasks_frame(
     sorts and filters as its UTC instant.
 
     On PostgreSQL the rows arrive through a binary ``COPY`` decoded column-wise (see
-    :mod:`todo_data._pgcopy`), faster than the fastest DataFrame loaders.
+    :mod:`todo_data.queries._pgcopy`), faster than the fastest DataFrame loaders.
 
     >>> late = await tasks_frame(engine, status=["pending", "in_progress"], until="2025-06-01")  # doctest: +SKIP
     >>> late.groupby("user_id").size().nlargest(5)  # doctest: +SKIP
     """
-    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
-    async with connect(source) as conn:
-        return convert(await _load(conn, source, task_filter), chosen)
+    async with reading_tasks(source, filters) as tasks:
+        return convert(await tasks.frame(), chosen)
 
 
 @operation("queries.iter_tasks_frames")
@@ -128,24 +130,10 @@ async def iter_tasks_frames(
     ...     totals = totals.add(chunk.groupby("user_id").size(), fill_value=0)
     """
     _check_chunk_size(chunk_size)
-    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
-    async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
-        params = Params()
-        distinct = _task_sql.distinct_statuses_select(backend, task_filter, params)
-        found = await conn.execute(text(distinct), params.named())
-        categories = status_dtype(str(value) for (value,) in found)
-        params = Params()
-        if backend == "postgresql":
-            stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=True), params.named())
-            async with aclosing(_sqlrun.pg_batches(conn, stmt, chunk_size)) as batches:
-                async for batch in batches:
-                    yield _frames.tasks_frame_from(batch, categories=categories)
-            return
-        sql = _task_sql.sqlite_tasks_select(task_filter, params)
-        result = await conn.stream(text(sql).execution_options(yield_per=chunk_size), params.named())
-        async for rows in result.partitions(chunk_size):
-            yield _frames.tasks_frame_from(_frames.sqlite_tasks_table(rows), categories=categories)
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)
+    async with reading_tasks(source, filters) as tasks, aclosing(tasks.frames(chunk_size)) as frames:
+        async for frame in frames:
+            yield frame
 
 
 @operation("queries.status_counts")
@@ -167,13 +155,10 @@ async def status_counts(
 
     >>> (await status_counts(engine, since="2025-01-01")).plot.pie(y="count", labels=...)  # doctest: +SKIP
     """
-    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
-    async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
-        params = Params()
-        sql = _task_sql.status_counts_select(backend, task_filter, params)
-        counts = {value: int(count) for value, count in await conn.execute(text(sql), params.named())}
+    async with reading_tasks(source, filters) as tasks:
+        counts = {value: int(count) for value, count in await tasks.rows(_task_sql.status_counts_select)}
     missing = counts.pop(None, 0)
     dtype = status_dtype(str(value) for value in counts)
     statuses: list[str | None] = [*dtype.categories, *([None] if missing else [])]
@@ -213,13 +198,10 @@ async def tasks_per_user(
 
     >>> (await tasks_per_user(engine, since="2025-01-01")).nlargest(10, "total")  # doctest: +SKIP
     """
-    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
-    async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
-        params = Params()
-        sql = _task_sql.per_user_select(backend, task_filter, params)
-        rows = [(user, value, int(count)) for user, value, count in await conn.execute(text(sql), params.named())]
+    async with reading_tasks(source, filters) as tasks:
+        rows = [(user, value, int(count)) for user, value, count in await tasks.rows(_task_sql.per_user_select)]
     dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     # Sorted in Python: database collations differ, code point order doesn't.
     named = sorted({str(user) for user, _, _ in rows if user is not None})
@@ -265,17 +247,15 @@ async def created_over_time(
     """
     if freq not in ("D", "W", "M"):
         raise InvalidArgumentError(f'freq must be "D" (day), "W" (week) or "M" (month), not {freq!r}')
-    task_filter = _task_filter(user_id=user_id, status=status, since=since, until=until)
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)
     chosen = check_output(output)
-    async with connect(source) as conn:
-        backend = await require_tasks_table(conn, source)
-        params = Params()
-        sql = _task_sql.created_over_time_select(backend, freq, task_filter, params)
-        rows = (await conn.execute(text(sql), params.named())).all()
+    by_period = partial(_by_period, freq=freq)
+    async with reading_tasks(source, filters) as tasks:
+        rows = await tasks.rows(by_period)
     dtype = status_dtype(str(value) for _, value, _ in rows if value is not None)
     frame = pd.DataFrame(
         {
-            "period": _frames.utc_from_seconds([period for period, _, _ in rows]),
+            "period": _task_frames.utc_from_seconds([period for period, _, _ in rows]),
             "status": pd.Categorical([value for _, value, _ in rows], dtype=dtype),
             "count": np.array([int(count) for _, _, count in rows], dtype=np.int64),
         }
@@ -303,90 +283,13 @@ async def open_task_ages(
     >>> ages = await open_task_ages(engine, user_id="alice")  # doctest: +SKIP
     >>> ages.groupby("status", observed=True)["age"].median()  # doctest: +SKIP
     """
-    task_filter = replace(_task_filter(user_id=user_id, status=status, since=since, until=until), open_only=True)
-    reference = pd.Timestamp(_time_bound("now", now) if now is not None else datetime.now(UTC)).as_unit("us")
+    filters = replace(task_filter(user_id=user_id, status=status, since=since, until=until), open_only=True)
+    reference = pd.Timestamp(time_bound("now", now) if now is not None else datetime.now(UTC)).as_unit("us")
     chosen = check_output(output)
-    async with connect(source) as conn:
-        tasks = await _load(conn, source, task_filter)
-    frame = tasks[["id", "user_id", "title", "status", "created_at"]].copy()
+    async with reading_tasks(source, filters) as tasks:
+        frame = (await tasks.frame())[["id", "user_id", "title", "status", "created_at"]].copy()
     frame["age"] = (reference - frame["created_at"]).astype(TIMEDELTA)
     return convert(frame, chosen)
-
-
-# -- machinery -----------------------------------------------------------------------------------
-
-
-async def _load(conn: AsyncConnection, source: Source, task_filter: TaskFilter) -> pd.DataFrame:
-    backend = await require_tasks_table(conn, source)
-    params = Params()
-    if backend == "postgresql":
-        # Through the caller's connection, inside its transaction (which require_tasks_table
-        # has begun): the COPY sees the caller's uncommitted rows and works behind PgBouncer.
-        # The server sends the rows as it scans them and the decoder puts them in the
-        # contract's order: sorting them on the server would cost it as much as sending them.
-        stmt = _sqlrun.statement(_task_sql.pg_tasks_select(task_filter, params, ordered=False), params.named())
-        table = await _sqlrun.pg_table(conn, stmt, order_by=TASK_ORDER)
-    else:
-        result = await conn.execute(text(_task_sql.sqlite_tasks_select(task_filter, params)), params.named())
-        table = _frames.sqlite_tasks_table(result.all())
-    return _frames.tasks_frame_from(table)
-
-
-def _task_filter(
-    *,
-    user_id: str | None = None,
-    status: StatusFilter = None,
-    since: TimeBound = None,
-    until: TimeBound = None,
-) -> TaskFilter:
-    """Validated filters, or :class:`InvalidArgumentError` naming the bad one."""
-    if user_id is not None and (not isinstance(user_id, str) or not user_id.strip()):
-        raise InvalidArgumentError(f"user_id must be a non-blank string, not {user_id!r}")
-    lower = _time_bound("since", since) if since is not None else None
-    upper = _time_bound("until", until) if until is not None else None
-    if lower is not None and upper is not None and lower > upper:
-        raise InvalidArgumentError(f"since ({lower.isoformat()}) is after until ({upper.isoformat()})")
-    return TaskFilter(user_id=user_id, statuses=_statuses(status), since=lower, until=upper)
-
-
-def _statuses(status: StatusFilter) -> tuple[str, ...] | None:
-    if status is None:
-        return None
-    values: list[Any] = [status] if isinstance(status, str) else list(_iterable(status))
-    if not values:
-        raise InvalidArgumentError("status must not be an empty list (leave it out to get every status)")
-    for value in values:
-        # Any stored text is a status (the column has no membership CHECK); blank is what
-        # str.strip() leaves empty, as everywhere in todo_data.
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidArgumentError(
-                f"status must be non-blank text (a TaskStatus, a stored status or a list of them), not {value!r}"
-            )
-    return tuple(dict.fromkeys(str(value) for value in values))
-
-
-def _iterable(value: Any) -> Iterable[Any]:
-    if isinstance(value, Iterable):
-        return value
-    raise InvalidArgumentError(f"status must be a TaskStatus, a string or a list of them, not {value!r}")
-
-
-def _time_bound(name: str, value: datetime | date | str) -> datetime:
-    """An aware UTC datetime from a datetime (naive = UTC), a date or ISO 8601 text."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidArgumentError(
-                f"{name} must be an ISO 8601 date or datetime such as '2025-01-31T12:00:00Z', not {value!r}"
-            ) from None
-    if isinstance(value, datetime):
-        if pd.isna(value):
-            raise InvalidArgumentError(f"{name} must be a datetime, not NaT")
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise InvalidArgumentError(f"{name} must be a datetime, a date or ISO 8601 text, not {value!r}")
 
 
 # -- ad-hoc SQL ------------------------------------------------------------------------------------
@@ -433,15 +336,15 @@ async def sql(
     >>> await sql(engine, "SELECT user_id, count(*) AS n FROM tasks WHERE title ILIKE :p GROUP BY 1",
     ...           {"p": "%invoice%"})  # doctest: +SKIP
     """
-    stmt = _sqlrun.statement(query, params)
+    stmt = _adhoc.statement(query, params)
     chosen = check_output(output)
-    stmt = _sqlrun.checked(source, stmt)
+    stmt = _adhoc.checked(source, stmt)
     read_only = isinstance(source, AsyncEngine)
-    async with _sqlrun.reading(source) as conn:
+    async with _adhoc.reading(source) as conn:
         if conn.dialect.name == "postgresql":
-            result = await _sqlrun.pg_table(conn, stmt, read_only=read_only)
+            result = await _adhoc.pg_table(conn, stmt, read_only=read_only)
         else:
-            result = await _sqlrun.sqlite_table(conn, stmt)
+            result = await _adhoc.sqlite_table(conn, stmt)
     return from_arrow(result, chosen)
 
 
@@ -465,16 +368,20 @@ async def iter_sql(
     ...     chunk.to_parquet(...)
     """
     _check_chunk_size(chunk_size)
-    stmt = _sqlrun.checked(source, _sqlrun.statement(query, params))
+    stmt = _adhoc.checked(source, _adhoc.statement(query, params))
     read_only = isinstance(source, AsyncEngine)
-    async with _sqlrun.reading(source) as conn:
+    async with _adhoc.reading(source) as conn:
         if conn.dialect.name == "postgresql":
-            batches = _sqlrun.pg_batches(conn, stmt, chunk_size, read_only=read_only)
+            batches = _adhoc.pg_batches(conn, stmt, chunk_size, read_only=read_only)
         else:
-            batches = _sqlrun.sqlite_batches(conn, stmt, chunk_size)
+            batches = _adhoc.sqlite_batches(conn, stmt, chunk_size)
         async with aclosing(batches):
             async for batch in batches:
                 yield pandas_from_arrow(batch)
+
+
+def _by_period(backend: str, task_filter: _task_sql.TaskFilter, params: _task_sql.Params, *, freq: str) -> str:
+    return _task_sql.created_over_time_select(backend, freq, task_filter, params)
 
 
 def _check_chunk_size(chunk_size: object) -> None:

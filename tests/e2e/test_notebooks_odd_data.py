@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from sqlalchemy import insert
 
-from tests.test_notebooks import NOTEBOOKS, execute
+from tests.e2e.helpers import NOTEBOOKS, execute
 from todo_data import Task, create_engine, migrations
 
 KERNEL_CONFIG = """

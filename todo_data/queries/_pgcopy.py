@@ -5,7 +5,7 @@ extension; then one tuple per row (an int16 field count, then per field an int32
 length, -1 for NULL, followed by that many bytes, big-endian); then an int16 of -1.
 
 Finding where each row starts is the one sequential step: a field's position depends on
-the lengths before it. The queries are therefore wrapped (see :mod:`todo_data._sqlrun`) so
+the lengths before it. The queries are therefore wrapped (see :mod:`todo_data.queries._adhoc`) so
 that every row opens with a constant ``int4`` field, :data:`ROW_MARK`: with the field
 count and that field's length word, every row begins with the same ten bytes. numpy finds
 them all at once, block by block while the server is still sending (their last byte is

@@ -7,17 +7,14 @@ pointed at this session's server through TEST_DATABASE_URL, as CI would point it
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import REPO_ROOT, PostgresServer, neon_pooled_url
+from tests.helpers import PostgresServer, neon_pooled_url, pytest_as_ci_would_run_it
 from todo_data import create_engine
 
 NEON = "postgresql://u:pw@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=require"
@@ -61,31 +58,7 @@ async def scratch_databases(server: PostgresServer) -> set[str]:
         await engine.dispose()
 
 
-def pytest_as_ci_would_run_it(
-    tmp_path: Path, *tests: str, options: tuple[str, ...] = (), **env: str
-) -> subprocess.CompletedProcess[str]:
-    """pytest on ``tests`` in a new process, from a directory of its own (no .env of the developer)."""
-    # Variables a developer may have: the run must not depend on them.
-    noise = {
-        "DATABASE_URL": "postgresql://u:secret@h:port/broken",
-        "DATABASE_POOLED": "perhaps",
-        "DATABASE_STATEMENT_TIMEOUT": "-1",
-        "DATABASE_READ_URL": "mysql://nope",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-cov", "-n", "0", "-rsfE", "-q"]
-        + ["--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), *options]
-        + [str(REPO_ROOT / test) for test in tests],
-        cwd=tmp_path,
-        env={**os.environ, **noise, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
-HARNESS = "tests/integration/test_harness.py"
+HARNESS = "tests/integration/test_testing.py"
 
 
 async def test_as_ci_with_test_database_url_nothing_skips(

@@ -22,9 +22,9 @@ from pglast.parser import ParseError
 from pglast.visitors import Visitor
 
 from alembic import command
-from todo_data import migrations
 from todo_data._sqlparse import Statement, statements
 from todo_data.errors import MigrationError
+from todo_data.migrations._config import VERSION_TABLE, offline_config
 
 #: The columns of :func:`todo_data.migrations.lint`'s frame.
 LINT_COLUMNS: Final = ("revision", "statement", "rule", "severity", "message")
@@ -132,7 +132,6 @@ _NOT_VOLATILE: Final = frozenset(
     }
 )
 _SERIAL_TYPES: Final = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
-_VERSION_TABLE: Final = migrations.VERSION_TABLE
 
 
 def lint(script: ScriptDirectory, *, location: str | Path | None) -> pd.DataFrame:
@@ -150,7 +149,7 @@ def _offline_sql(revision: str, down_revision: Any, location: str | Path | None)
         raise MigrationError(f"Revision {revision} merges several revisions: lint reads one line of revisions")
     output = io.StringIO()
     try:
-        command.upgrade(migrations.offline_config(location, output), f"{down_revision or 'base'}:{revision}", sql=True)
+        command.upgrade(offline_config(location, output), f"{down_revision or 'base'}:{revision}", sql=True)
     except CommandError as exc:
         raise MigrationError(f"Cannot produce the SQL of revision {revision}: {exc}") from None
     return output.getvalue()
@@ -174,7 +173,7 @@ def _judge(sql: str) -> list[dict[str, Any]]:
                 in_transaction = False
             continue
         for rule, table, detail in _hazards(node, statement, created, in_transaction):
-            if table != _VERSION_TABLE:
+            if table != VERSION_TABLE:
                 findings.append(_finding(statement.sql, rule, table=table, detail=detail))
         if isinstance(node, ast.CreateStmt):
             created.add(_relname(node.relation))

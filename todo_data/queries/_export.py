@@ -5,7 +5,7 @@ into ``PATH/created_month=YYYY-MM/part-N.parquet`` files that pyarrow, DuckDB, P
 Spark read as one table, with the frame contract's types.
 
 - **Bounded memory**: on PostgreSQL the rows stream through a binary ``COPY`` that waits
-  while a chunk is in use (:mod:`todo_data._sqlrun`), on SQLite through a server-side
+  while a chunk is in use (:mod:`todo_data.queries._adhoc`), on SQLite through a server-side
   cursor. A chunk is written while the next one arrives (in a worker thread: Parquet
   encoding releases the GIL). Rows are buffered per month until a row group is full, and
   all buffers together never hold more than two row groups, whatever order the months
@@ -30,23 +30,25 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from todo_data import _sqlrun, _task_sql
+from todo_data import _task_sql
 from todo_data._args import CountProgress, integer
 from todo_data._task_sql import Params, TaskFilter
-from todo_data.database import Source, about, driver_errors, operation, require_tasks_table
+from todo_data.database import Source, about, driver_errors, operation
 from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
+from todo_data.queries import _adhoc
+from todo_data.queries._filters import StatusFilter, TimeBound, task_filter
+from todo_data.queries._tasks import reading_tasks
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
-    from todo_data.queries import StatusFilter, TimeBound
 
 Progress = CountProgress
 """``progress(done, total)``: rows written so far, and how many match the filters."""
@@ -121,11 +123,7 @@ async def export_parquet(
     >>> ds.dataset("exports/tasks", partitioning="hive").to_table().num_rows == rows  # doctest: +SKIP
     True
     """
-    # Imported here because queries re-exports this function.
-    from todo_data.queries import _task_filter
-
-    filters: dict[str, Any] = {"user_id": user_id, "status": status, "since": since, "until": until}
-    task_filter = _task_filter(**filters)  # bad filters fail before anything is written
+    filters = task_filter(user_id=user_id, status=status, since=since, until=until)  # before anything is written
     if partition_by not in ("month", None):
         raise InvalidArgumentError(f'partition_by must be "month" or None, not {partition_by!r}')
     integer("chunk_size", chunk_size, least=1)
@@ -136,7 +134,7 @@ async def export_parquet(
         # The connection dropped, a statement timed out, a replica cancelled the query …
         async with (
             driver_errors(source, "queries.export_parquet", outcome=f"nothing was written to {target}"),
-            aclosing(_tables(source, task_filter, filters, chunk_size=chunk_size)) as tables,
+            aclosing(_tables(source, filters, chunk_size=chunk_size)) as tables,
         ):
             return await _write(
                 tables,
@@ -222,34 +220,28 @@ def _remove_folders(created: list[Path]) -> None:
             return  # not empty (someone else wrote there meanwhile), or gone already
 
 
-async def _tables(
-    source: Source, task_filter: TaskFilter, filters: dict[str, Any], *, chunk_size: int
-) -> AsyncGenerator[pa.Table, None]:
+async def _tables(source: Source, filters: TaskFilter, *, chunk_size: int) -> AsyncGenerator[pa.Table, None]:
     """The tasks in chunks of at most ``chunk_size`` rows (Arrow tables of the task columns).
 
-    PostgreSQL streams a binary ``COPY`` decoded chunk by chunk (:mod:`todo_data._sqlrun`:
+    PostgreSQL streams a binary ``COPY`` decoded chunk by chunk (:mod:`todo_data.queries._adhoc`:
     the COPY waits while a chunk is being used, so memory stays bounded), in the order the
     table is scanned: sorting millions of rows would cost the server more than sending
     them, and the writer groups them by month itself. SQLite streams
-    :func:`~todo_data.queries.iter_tasks_frames` (a server-side cursor).
+    its cursor in chunks, as :func:`~todo_data.queries.iter_tasks_frames` does.
     """
-    from todo_data.queries import iter_tasks_frames
-
-    async with _sqlrun.reading(source) as conn:
-        backend = await require_tasks_table(conn, source)
+    async with _adhoc.reading(source) as conn, reading_tasks(source, filters, conn=conn) as tasks:
+        backend = tasks.backend
         if backend == "postgresql":
             params = Params()
-            sql = _task_sql.pg_tasks_select(task_filter, params, ordered=False)
-            batches = _sqlrun.pg_batches(conn, _sqlrun.statement(sql, params.named()), chunk_size)
+            sql = _task_sql.pg_tasks_select(filters, params, ordered=False)
+            batches = _adhoc.pg_batches(conn, _adhoc.statement(sql, params.named()), chunk_size)
             async with aclosing(batches):
                 async for batch in batches:
                     yield batch
     if backend != "postgresql":
         # Closed with this generator: left to the garbage collector, its connection (and the
         # SIGINT watch around it) would be released after the caller's loop has moved on.
-        # An async generator, typed by its public signature as an iterator.
-        frames = cast("AsyncGenerator[pd.DataFrame, None]", iter_tasks_frames(source, chunk_size=chunk_size, **filters))
-        async with aclosing(frames):
+        async with reading_tasks(source, filters) as tasks, aclosing(tasks.frames(chunk_size)) as frames:
             async for frame in frames:
                 yield pa.Table.from_pandas(frame, preserve_index=False)
 
@@ -411,10 +403,9 @@ def _contract(table: pa.Table) -> pa.Table:
     return table.cast(SCHEMA)
 
 
-async def _count(source: Source, filters: dict[str, Any]) -> int:
-    from todo_data.queries import status_counts
-
-    return int((await status_counts(source, **filters))["count"].sum())
+async def _count(source: Source, filters: TaskFilter) -> int:
+    async with reading_tasks(source, filters) as tasks:
+        return await tasks.count()
 
 
 def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:

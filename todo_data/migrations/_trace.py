@@ -24,10 +24,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from alembic import command
-from todo_data import _sqlparse, migrations, sample
-from todo_data._scratch import scratch_database
+from todo_data import _sqlparse, sample
 from todo_data.database import connect, create_engine
 from todo_data.errors import MigrationError, driver_message
+from todo_data.migrations._config import VERSION_TABLE, alembic_config
+from todo_data.migrations._scratch import scratch_database
 from todo_data.rules import TABLE_NAME
 from todo_data.urls import parse_database_url
 
@@ -112,7 +113,7 @@ class _Tracer:
                 {**common, "relation": names[oid], "locks": ", ".join(modes), "rewritten": oid in rewritten}
             )
 
-    def run(self, sync: Connection, revision: str, location: str | Path | None) -> None:
+    def migrate(self, sync: Connection, revision: str, location: str | Path | None) -> None:
         """Upgrade to ``revision`` (one step) with every statement traced, and commit."""
         self.revision = revision
         if sync.in_transaction():
@@ -120,7 +121,7 @@ class _Tracer:
         event.listen(sync, "before_cursor_execute", self.before)
         event.listen(sync, "after_cursor_execute", self.after)
         try:
-            command.upgrade(migrations.alembic_config(sync, location=location), revision)
+            command.upgrade(alembic_config(sync, location=location), revision)
             if sync.in_transaction():
                 sync.commit()
         finally:
@@ -154,7 +155,7 @@ def _is_migration_statement(sql: str) -> bool:
         return True
     for statement in statements:
         tables = list(_sqlparse.range_vars(statement.node))
-        if any(table.relname == migrations.VERSION_TABLE for table in tables):
+        if any(table.relname == VERSION_TABLE for table in tables):
             return False
         if isinstance(statement.node, ast.VariableShowStmt):
             return False
@@ -193,7 +194,7 @@ async def trace(
 
 async def _step(run_sync: Callable[..., Any], tracer: _Tracer, revision: str, location: str | Path | None) -> None:
     try:
-        await run_sync(tracer.run, revision, location)
+        await run_sync(tracer.migrate, revision, location)
     except DBAPIError as exc:
         raise MigrationError(
             f"Revision {revision} failed on the scratch database: {driver_message(exc)} "

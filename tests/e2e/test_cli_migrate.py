@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import PostgresServer
+from tests.e2e.helpers import assert_one_line_failure, todo_data
+from tests.helpers import PostgresServer
 from tests.migration_scripts import Revision, make_scripts
-from tests.test_cli import assert_one_line_failure, todo_data
 
 
 def test_lint_of_the_projects_revisions_is_clean_and_exits_0(tmp_path: Path) -> None:

@@ -1,0 +1,262 @@
+"""Alembic migrations, run from code or a notebook over any source, checked and made safe.
+
+The verbs are thin: each builds an Alembic config, hands a connection to
+``alembic/env.py`` through ``config.attributes["connection"]`` (no second connection,
+no second event loop) and runs the Alembic command inside ``run_sync``. Sync code calls
+them through :func:`todo_data.run`.
+
+- :func:`upgrade`, :func:`downgrade`, :func:`current`, :func:`head`, :func:`history`
+- :func:`drift`: what ``alembic check`` sees, plus the CHECK constraints and triggers it ignores
+- :func:`verify_roundtrip`: every revision up, down and up again on a scratch database, with rows
+- :func:`lint`: the PostgreSQL lock and rewrite hazards of each revision, read from its SQL
+- :func:`trace`: the locks and rewrites each statement really causes, on a scratch database
+
+The machinery is private, beside the verbs: ``_config`` (script location, Alembic
+configs, env.py's options), ``_locks`` (running with lock timeouts and retries),
+``_drift``, ``_lint``, ``_trace``, ``_roundtrip``, ``_scratch`` (scratch databases)
+and ``_snapshot`` (schema and data fingerprints).
+
+On PostgreSQL, ``upgrade`` and ``downgrade`` wait at most ``lock_timeout`` for each lock
+(so a migration queued behind a long transaction cannot block every query queued behind
+it) and retry a few times before giving up with a :class:`MigrationError` that names the
+session holding the lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL
+
+from alembic import command
+from todo_data._args import StepProgress, integer
+from todo_data.database import Source, connect, direct_url, operation
+from todo_data.errors import MigrationError, SettingsError
+from todo_data.migrations._config import VERSION_TABLE as VERSION_TABLE
+from todo_data.migrations._config import alembic_config as alembic_config
+from todo_data.migrations._config import environment_options as environment_options
+from todo_data.migrations._config import offline_config as offline_config
+from todo_data.migrations._config import revision_of
+from todo_data.migrations._config import script_directory as script_directory
+from todo_data.migrations._config import script_location as script_location
+from todo_data.migrations._drift import DRIFT_COLUMNS as DRIFT_COLUMNS
+from todo_data.migrations._drift import drift_rows
+from todo_data.migrations._lint import lint as lint_revisions
+from todo_data.migrations._locks import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
+from todo_data.migrations._locks import LOCK_RETRIES as LOCK_RETRIES
+from todo_data.migrations._locks import LOCK_RETRY_DELAY as LOCK_RETRY_DELAY
+from todo_data.migrations._locks import lock_timeout_ms as lock_timeout_ms
+from todo_data.migrations._locks import migrate
+from todo_data.migrations._roundtrip import verify
+from todo_data.migrations._trace import trace as trace_revisions
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+Progress = StepProgress
+
+
+def head() -> str:
+    """The newest revision of the migration scripts."""
+    revision = script_directory().get_current_head()
+    assert revision is not None
+    return revision
+
+
+@operation("migrations.upgrade")
+async def upgrade(source: Source, revision: str = "head", *, lock_timeout: float | None = None) -> str | None:
+    """Upgrade the database to ``revision`` (default: the newest); returns the new revision.
+
+    Each revision runs in its own transaction. On PostgreSQL each lock is waited for at
+    most ``lock_timeout`` seconds (default: ``DATABASE_LOCK_TIMEOUT``, else 5; ``0``
+    waits as long as it takes, as in PostgreSQL); a revision that times out is rolled
+    back and tried again :data:`LOCK_RETRIES` times with growing pauses, then
+    :class:`MigrationError` says which session holds the lock. On a pooled endpoint
+    (PgBouncer transaction mode, Neon ``-pooler`` hosts) the migration runs on the
+    direct endpoint instead (see :func:`todo_data.database.direct_url`).
+
+    >>> await upgrade(engine)      # doctest: +SKIP
+    '0002'
+    """
+    await migrate(source, revision, lambda config: command.upgrade(config, revision), lock_timeout)
+    return await current(source)
+
+
+@operation("migrations.downgrade")
+async def downgrade(source: Source, revision: str, *, lock_timeout: float | None = None) -> str | None:
+    """Downgrade the database to ``revision`` (``"base"`` removes every table).
+
+    ``lock_timeout`` and the retries work as in :func:`upgrade`.
+    """
+    await migrate(source, revision, lambda config: command.downgrade(config, revision), lock_timeout)
+    return await current(source)
+
+
+@operation("migrations.current")
+async def current(source: Source) -> str | None:
+    """The database's current revision, or ``None`` when it was never migrated."""
+    async with connect(source) as conn:
+        return await conn.run_sync(revision_of)
+
+
+def history() -> pd.DataFrame:
+    """The migration scripts from the first to the newest: revision, down_revision, message, is_head.
+
+    Reads the scripts only (no database), so it is a plain function.
+    """
+    script = script_directory()
+    heads = set(script.get_heads())
+    rows = [
+        {
+            "revision": rev.revision,
+            "down_revision": _revision_text(rev.down_revision),
+            "message": (rev.doc or "").strip(),
+            "is_head": rev.revision in heads,
+        }
+        for rev in reversed(list(script.walk_revisions()))
+    ]
+    return pd.DataFrame(rows, columns=["revision", "down_revision", "message", "is_head"])
+
+
+@operation("migrations.drift")
+async def drift(source: Source) -> pd.DataFrame:
+    """Differences between the model and the live schema; empty when they agree.
+
+    One row per difference: operation (what a migration would have to do, in Alembic's
+    words, e.g. ``add_index``: in the model, missing from the database), table, name and
+    a readable detail. It is what ``alembic check`` compares (tables, columns, types,
+    nullability, indexes, unique and foreign keys) plus what Alembic's autogenerate
+    ignores: the named CHECK constraints (``add_check``, ``remove_check``,
+    ``modify_check``) and the triggers declared in :mod:`todo_data.triggers`
+    (``add_trigger``, ``remove_trigger``, ``modify_trigger``: another definition, another
+    function body, or disabled).
+
+    >>> await drift(engine)     # doctest: +SKIP
+    Empty DataFrame
+    """
+    async with connect(source) as conn:
+        rows = await conn.run_sync(drift_rows)
+    return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
+
+
+async def verify_roundtrip(
+    url: str | URL,
+    *,
+    rows: int = 1_000,
+    script_location: str | Path | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Every revision upgraded, downgraded and upgraded again, with rows, on a scratch database.
+
+    The scratch database is created next to the one ``url`` names (PostgreSQL: ``CREATE
+    DATABASE`` as the URL's own role, which needs CREATEDB; SQLite: a temporary file) and
+    dropped afterwards, even on failure. The URL's own database is never migrated or
+    written. For each revision, oldest first: upgrade, downgrade, upgrade again. As soon
+    as the tasks table exists, ``rows`` sample rows are seeded (:func:`todo_data.sample.seed`),
+    so every later step carries data. A downgrade must leave the schema exactly as it
+    was before its upgrade (columns, keys, indexes, CHECKs, triggers, functions) and the
+    data unchanged (every row, compared by checksum); the second upgrade must rebuild
+    the first one's schema and data; at head the schema must match the model (no
+    :func:`drift`). ``script_location`` runs another Alembic script directory instead
+    (the model comparison is then skipped).
+
+    One row per step: step, revision (after the step), ok and detail. A step that fails
+    is reported in its row and the remaining steps are skipped. ``progress``, when
+    given, is called with each step's name before it runs.
+
+    >>> await verify_roundtrip(os.environ["DATABASE_URL"], rows=10_000)   # doctest: +SKIP
+    """
+    _require_count("rows", rows)
+    script = script_directory(script_location)
+    return await verify(_direct_url(url), rows=rows, script=script, location=script_location, progress=progress)
+
+
+def lint(*, script_location: str | Path | None = None) -> pd.DataFrame:
+    """The PostgreSQL lock and rewrite hazards of each revision, from its offline SQL.
+
+    Each revision's ``alembic upgrade --sql`` (PostgreSQL dialect, one revision at a
+    time) is parsed with PostgreSQL's own parser (libpg_query, through pglast) and
+    checked statement by statement. Errors, on a table that already exists: ``CREATE
+    INDEX`` without ``CONCURRENTLY``, ``ADD CONSTRAINT`` (CHECK, FOREIGN KEY) without
+    ``NOT VALID``, UNIQUE or PRIMARY KEY added without ``USING INDEX``, ``ALTER COLUMN …
+    TYPE``, ``ADD COLUMN`` with a volatile default (or serial, identity, stored
+    generated) or ``NOT NULL`` without a default; also SQL PostgreSQL cannot parse and
+    ``CONCURRENTLY`` inside a transaction block. Warnings: ``SET NOT NULL``, ``DROP
+    COLUMN``/``TABLE``, renames. Statements on a table created by the same revision are
+    exempt. Reads scripts only (no database), so it is a plain function.
+
+    Columns: revision, statement, rule, severity (``error``/``warning``), message (what
+    it locks or breaks, and the safe way). Empty when every revision is safe.
+
+    >>> migrations.lint()           # doctest: +SKIP
+    Empty DataFrame
+    """
+    findings: pd.DataFrame = lint_revisions(script_directory(script_location), location=script_location)
+    return findings
+
+
+async def trace(
+    url: str | URL,
+    revision: str = "head",
+    *,
+    rows: int = 10_000,
+    script_location: str | Path | None = None,
+) -> pd.DataFrame:
+    """The locks and table rewrites each migration statement causes, measured on a scratch database.
+
+    A new database is created beside ``url``'s (as :func:`verify_roundtrip` does, never
+    ``url``'s own), every revision from the first up to ``revision`` runs there one
+    statement at a time, with ``rows`` sample rows seeded as soon as the tasks table
+    exists. One row per statement and relation it locked or rewrote: revision,
+    statement, relation, locks (the modes the statement newly took, PostgreSQL's names
+    from ``pg_locks``, strongest first: ``AccessExclusiveLock`` blocks even reads until
+    the revision commits), rewritten (its ``relfilenode`` changed: the whole table or
+    index was copied) and duration. A statement that took no lock on an existing
+    relation has one row with no relation. Relations the statement itself created are
+    left out (nobody else can see them yet); statements run outside a transaction
+    (Alembic's ``autocommit_block``, e.g. ``CREATE INDEX CONCURRENTLY``) release their
+    locks when they end, so none outlast them.
+
+    On SQLite, which has no per-table lock modes, the frame has one row saying that the
+    trace applies to PostgreSQL.
+
+    >>> await trace(os.environ["DATABASE_URL"])       # doctest: +SKIP
+    """
+    _require_count("rows", rows)
+    script = script_directory(script_location)
+    _resolve(script, revision)
+    frame: pd.DataFrame = await trace_revisions(
+        _direct_url(url), revision, rows=rows, script=script, location=script_location
+    )
+    return frame
+
+
+def _direct_url(url: str | URL) -> URL:
+    try:
+        return direct_url(url)
+    except SettingsError as exc:
+        raise MigrationError(str(exc)) from None
+
+
+def _resolve(script: ScriptDirectory, revision: str) -> None:
+    """Refuse an unknown revision before anything is created."""
+    try:
+        found = script.get_revisions(revision)
+    except CommandError as exc:
+        raise MigrationError(f"Unknown revision {revision!r} in {script.dir}: {exc}") from None
+    if not found and revision not in {"base", "heads", "head"}:
+        raise MigrationError(f"Unknown revision {revision!r} in {script.dir}")
+
+
+def _require_count(name: str, value: object) -> None:
+    integer(name, value, least=0)
+
+
+def _revision_text(revision: str | Sequence[str] | None) -> str | None:
+    if revision is None or isinstance(revision, str):
+        return revision
+    return ", ".join(revision)
