@@ -31,7 +31,7 @@ async def test_alter_type_takes_access_exclusive_and_rewrites_while_concurrently
 ) -> None:
     scripts = make_scripts(tmp_path / "scripts", REWRITE, CONCURRENT)
     frame = await migrations.trace(postgres_server.url, script_location=scripts, rows=500)
-    assert list(frame.columns) == ["revision", "statement", "relation", "locks", "rewritten", "duration"]
+    assert list(frame.columns) == ["revision", "statement", "relation", "locks", "held", "rewritten", "duration"]
     assert frame["revision"].unique().tolist() == ["0001", "0002", "0003"]
 
     altered = rows_of(frame, "0002", "ALTER TABLE tasks ALTER COLUMN title TYPE").set_index("relation")
