@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from alembic.config import Config
@@ -82,10 +83,17 @@ async def write_revision(url: str | URL, message: str, *, script: ScriptDirector
     empty = _is_empty(path)
     _formatted(path, empty=empty)
     for row in missing:
-        row["detail"] = f"{row['subject']}: autogenerate does not write it: add it to {path.name} by hand"
+        row["detail"] = f"{_named(row)}: autogenerate does not write it: add it to {path.name} by hand"
     return NewRevision(
         revision=revision, path=path, empty=empty, missing=pd.DataFrame(missing, columns=list(DRIFT_COLUMNS))
     )
+
+
+def _named(row: dict[str, Any]) -> str:
+    """``trigger trg_tasks_updated_at on tasks``: one line (a trigger's definition has several)."""
+    kinds = {"trigger": "trigger", "check": "CHECK constraint"}
+    kind = kinds.get(row["operation"].split("_", 1)[-1])
+    return f"{kind} {row['name']} on {row['table']}" if kind else " ".join(str(row["subject"]).split())
 
 
 def _writing(sync: Connection, location: Path) -> Config:
