@@ -70,7 +70,7 @@ def _where(operation: str) -> str:
 
 def _differs(database: object, model: object) -> str:
     return (
-        f"the database has {database}, the model {model}: change models.py, or write a revision that "
+        f"the database has {database}, the model {model}: change the model, or write a revision that "
         f"changes the database ({_new_revision()})"
     )
 
