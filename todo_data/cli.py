@@ -137,6 +137,12 @@ def _time_bound_is_valid(name: str) -> Callable[[str], object]:
     return check
 
 
+def _message_is_valid(message: str) -> None:
+    from todo_data.migrations import revision_message
+
+    revision_message(message)
+
+
 def _non_blank(name: str) -> Callable[[str], object]:
     def check(value: str) -> None:
         if not value.strip():
@@ -451,7 +457,14 @@ def lint(ctx: typer.Context, script_location: ScriptLocation = None) -> None:
 @migrate_app.command()
 def new(
     ctx: typer.Context,
-    message: Annotated[str, typer.Argument(metavar="MESSAGE", help='What the revision does, e.g. "add priority".')],
+    message: Annotated[
+        str,
+        typer.Argument(
+            metavar="MESSAGE",
+            callback=_checked(_message_is_valid, "message"),
+            help='What the revision does, e.g. "add priority".',
+        ),
+    ],
     database_url: DatabaseUrl = None,
     script_location: ScriptLocation = None,
 ) -> None:

@@ -167,10 +167,11 @@ def test_new_writes_the_next_numbered_revision_from_the_model_and_lints_it(tmp_p
     assert "Wrote 0004 (" in again.stdout and "upgrade() is empty: write it by hand" in again.stdout
 
 
-def test_new_refuses_a_blank_message_and_a_directory_without_a_template(tmp_path: Path) -> None:
+def test_new_refuses_a_message_that_would_change_the_script_and_a_directory_without_a_template(tmp_path: Path) -> None:
     scripts = make_scripts(tmp_path / "scripts")
     url = ["--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--script-location", str(scripts)]
-    assert_one_line_failure(todo_data("migrate", "new", "  ", *url, cwd=tmp_path), "message must be non-blank")
+    for message in ("  ", 'say """hi"""', "two\nlines", "back\\slash"):
+        assert_usage_error(todo_data("migrate", "new", message, *url, cwd=tmp_path), "MESSAGE", "must be")
     (scripts / "script.py.mako").unlink()
     assert_one_line_failure(todo_data("migrate", "new", "x", *url, cwd=tmp_path), "has no script.py.mako")
     assert sorted(path.name for path in (scripts / "versions").glob("*.py")) == ["0001_create_tasks.py"]

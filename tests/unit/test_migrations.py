@@ -112,3 +112,24 @@ async def test_sqlite_upgrade_accepts_a_lock_timeout_and_ignores_it(sqlite_url: 
         assert await migrations.upgrade(engine, lock_timeout=1) == migrations.head()
     finally:
         await engine.dispose()
+
+
+async def test_a_new_revision_that_cannot_run_is_removed_again(tmp_path: Path) -> None:
+    from tests.migration_scripts import Revision, make_scripts
+
+    # A template whose scripts raise when loaded: the revision written from it cannot run.
+    scripts = make_scripts(tmp_path / "s", Revision("0002", 'op.drop_index("ix_tasks_status", "tasks")'))
+    (scripts / "script.py.mako").write_text((scripts / "script.py.mako").read_text() + "\nraise RuntimeError('x')\n")
+    with pytest.raises(MigrationError, match=r"Could not write revision 0003 .*RuntimeError"):
+        await migrations.new_revision(f"sqlite:///{tmp_path / 'x.db'}", "recreate", script_location=scripts)
+    assert sorted(path.name for path in (scripts / "versions").glob("*.py")) == [
+        "0001_create_tasks.py",
+        "0002_fixture.py",
+    ]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_new_revisions_are_numbered_after_the_highest() -> None:
+    from todo_data.migrations import next_revision_id, script_directory
+
+    assert next_revision_id(script_directory()) == f"{int(migrations.head()) + 1:04d}"

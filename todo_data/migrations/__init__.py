@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL
 from alembic import command
 from todo_data._args import StepProgress, integer
 from todo_data.database import Source, connect, direct_url, operation
-from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, hint
+from todo_data.errors import MigrationError, SettingsError, hint
 from todo_data.migrations._config import VERSION_TABLE as VERSION_TABLE
 from todo_data.migrations._config import alembic_config as alembic_config
 from todo_data.migrations._config import environment_options as environment_options
@@ -56,6 +56,7 @@ from todo_data.migrations._locks import LOCK_RETRY_DELAY as LOCK_RETRY_DELAY
 from todo_data.migrations._locks import lock_timeout_ms as lock_timeout_ms
 from todo_data.migrations._locks import migrate
 from todo_data.migrations._revision import NewRevision as NewRevision
+from todo_data.migrations._revision import revision_message as revision_message
 from todo_data.migrations._revision import write_revision
 from todo_data.migrations._roundtrip import verify
 from todo_data.migrations._trace import trace as trace_revisions
@@ -268,8 +269,7 @@ async def new_revision(url: str | URL, message: str, *, script_location: str | P
     >>> new.path.name
     '0003_add_priority.py'
     """
-    if not isinstance(message, str) or not message.strip():
-        raise InvalidArgumentError(f"message must be non-blank text saying what the revision does, not {message!r}")
+    message = revision_message(message)
     location = Path(script_location) if script_location is not None else _project_scripts()
     if location.parent.name == "todo_data" and location.name == "_alembic":
         raise MigrationError(
@@ -279,7 +279,7 @@ async def new_revision(url: str | URL, message: str, *, script_location: str | P
     script = script_directory(location)
     if not (location / "script.py.mako").is_file():
         raise MigrationError(f"{location} has no script.py.mako, the template new revisions are written from")
-    return await write_revision(_direct_url(url), message.strip(), script=script, location=location)
+    return await write_revision(_direct_url(url), message, script=script, location=location)
 
 
 def _direct_url(url: str | URL) -> URL:

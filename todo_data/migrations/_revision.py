@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic import command
 from todo_data.database import connect, create_engine
-from todo_data.errors import MigrationError, driver_message
+from todo_data.errors import InvalidArgumentError, MigrationError, driver_message
 from todo_data.migrations._config import alembic_config, next_revision_id
 from todo_data.migrations._drift import DRIFT_COLUMNS, drift_rows
 from todo_data.migrations._scratch import scratch_database
@@ -47,9 +47,23 @@ class NewRevision:
     """What the model has that the new revision still does not create (drift's columns): CHECKs, triggers."""
 
 
+def revision_message(message: object) -> str:
+    """``message`` stripped, when it can be a revision's message; else :class:`InvalidArgumentError`.
+
+    It becomes the revision's docstring and file name: a line break, a triple quote or a
+    backslash would change the script's code, so they are refused.
+    """
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidArgumentError(f"message must be non-blank text saying what the revision does, not {message!r}")
+    if not message.isprintable() or '"""' in message or "\\" in message:
+        raise InvalidArgumentError(f"message must be one line without triple quotes or backslashes, not {message!r}")
+    return message.strip()
+
+
 async def write_revision(url: str | URL, message: str, *, script: ScriptDirectory, location: Path) -> NewRevision:
     """See :func:`todo_data.migrations.new_revision`."""
     revision = next_revision_id(script)
+    before = _scripts(location)
     async with scratch_database(url, purpose="a new revision") as scratch:
         engine = create_engine(scratch, poolclass=NullPool)
         try:
@@ -71,10 +85,16 @@ async def write_revision(url: str | URL, message: str, *, script: ScriptDirector
 
                 try:
                     await conn.run_sync(generate)
-                except (CommandError, DBAPIError) as exc:
-                    for path in written:  # a revision that cannot even run on an empty schema is not kept
+                except BaseException as exc:
+                    # A revision that cannot be loaded or run on the scratch database is not
+                    # kept: a script directory with a broken revision breaks every command.
+                    for path in written or _scripts(location) - before:
                         path.unlink(missing_ok=True)
-                    reason = driver_message(exc) if isinstance(exc, DBAPIError) else str(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    reason = driver_message(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, CommandError):
+                        reason = str(exc)
                     raise MigrationError(f"Could not write revision {revision} ({message!r}): {reason}") from None
                 missing = await conn.run_sync(drift_rows)
         finally:
@@ -87,6 +107,11 @@ async def write_revision(url: str | URL, message: str, *, script: ScriptDirector
     return NewRevision(
         revision=revision, path=path, empty=empty, missing=pd.DataFrame(missing, columns=list(DRIFT_COLUMNS))
     )
+
+
+def _scripts(location: Path) -> set[Path]:
+    """Every Python file of the script directory: what a failed write must leave as it found it."""
+    return set(location.rglob("*.py"))
 
 
 def _named(row: dict[str, Any]) -> str:
