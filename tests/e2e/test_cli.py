@@ -77,9 +77,9 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
     result = todo_data("--help", cwd=tmp_path)
-    for command in ("demo", "migrate", "seed", "report", "verify", "export"):
+    for command in ("demo", "migrate", "seed", "report", "verify", "export", "notebooks"):
         assert command in result.stdout
-    for command in ("demo", "seed", "report", "verify", "migrate", "export"):
+    for command in ("demo", "seed", "report", "verify", "migrate", "export", "notebooks"):
         assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
 
 
