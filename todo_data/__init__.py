@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from todo_data.errors import ClusterUnavailable as ClusterUnavailable
+from todo_data.errors import CopyFormatError as CopyFormatError
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import DatabaseOperationError as DatabaseOperationError
 from todo_data.errors import ExportError as ExportError
@@ -74,6 +76,8 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ClusterUnavailable",
+    "CopyFormatError",
     "DatabaseConnectionError",
     "DatabaseOperationError",
     "ExportError",

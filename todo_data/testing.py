@@ -26,16 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from todo_data.errors import ClusterUnavailable as ClusterUnavailable
 from todo_data.errors import TodoDataError
 
 APP_USER = "todo_app"
 APP_DATABASE = "todo_test"
 #: The role standbys replicate as (REPLICATION, no superuser), like any streaming setup.
 REPLICATION_USER = "todo_replication"
-
-
-class ClusterUnavailable(TodoDataError):
-    """No PostgreSQL server binaries (or no way to run them) on this machine."""
 
 
 def free_port() -> int:
