@@ -156,8 +156,21 @@ class Conninfo:
 _PART_NAMES: Final = {"dbname": "database"}
 # The parts worth telling where they came from.
 _TOLD: Final = frozenset(
-    {"service", "host", "hostaddr", "port", "user", "password", "dbname", "sslmode", "sslrootcert", "options",
-     "application_name", "target_session_attrs", "connect_timeout"}
+    {
+        "service",
+        "host",
+        "hostaddr",
+        "port",
+        "user",
+        "password",
+        "dbname",
+        "sslmode",
+        "sslrootcert",
+        "options",
+        "application_name",
+        "target_session_attrs",
+        "connect_timeout",
+    }
 )
 
 

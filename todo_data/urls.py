@@ -54,7 +54,10 @@ _SECRET_PARAMS: Final = ("password", "sslpassword", "passfile")
 _SECRET_QUERY = re.compile(r"(?P<key>[?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&#]*", re.I)
 # ... and in keyword/value strings (password=secret, password='a secret').
 _SECRET_KEYWORD = re.compile(
-    r"(?P<key>(?<![\w?&])(?:" + "|".join(_SECRET_PARAMS) + r")\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s']\S*(?:\s+(?![\w.-]+\s*=)[^\s=]+)*)", re.I
+    r"(?P<key>(?<![\w?&])(?:" + "|".join(_SECRET_PARAMS) + r")\s*=\s*)"
+    # a quoted value, or a bare one and the words after it up to the next keyword=
+    r"(?:'(?:[^'\\]|\\.)*'?|[^\s']\S*(?:\s+(?![\w.-]+\s*=)[^\s=]+)*)",
+    re.I,
 )
 
 
