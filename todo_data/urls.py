@@ -208,7 +208,8 @@ def parse_database_url(raw: str | URL, *, pooled: bool | None = None) -> Databas
     ssl_given = None
     if found is not None:
         _refuse_several_at_signs(text)
-        text, ssl_given = _take_ssl("postgresql://" + text[found.end() :], shown)
+        # libpq knows postgresql:// and postgres://; SQLAlchemy's +asyncpg names the driver.
+        text, ssl_given = _take_ssl(f"{found['scheme'].lower().split('+')[0]}://{text[found.end() :]}", shown)
     try:
         given = _conninfo.parse(text)
     except SettingsError as exc:
