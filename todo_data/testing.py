@@ -245,10 +245,11 @@ def start_cluster() -> PostgresCluster:
                 # defaults, stated because the replica tests depend on them.
                 "wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
             )
-        # Like Neon: TCP only with TLS and SCRAM; the superuser only on the private socket.
+        # Like Neon: TCP only with TLS and SCRAM; the superuser without a password only on the
+        # private socket, where the other roles need their password (SCRAM) as over TCP.
         # Replication connections ("all" does not match them) only for the replication role.
         (cluster.data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "local all postgres trust\nlocal all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
             f"hostssl replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 reject\nhost replication all 127.0.0.1/32 reject\n"
         )

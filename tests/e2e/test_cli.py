@@ -154,7 +154,7 @@ def test_a_seed_that_cannot_connect_prints_the_error_and_no_progress_bar(tmp_pat
 
 def test_malformed_url_from_the_environment_is_reported(tmp_path: Path) -> None:
     result = todo_data("report", cwd=tmp_path, env={"DATABASE_URL": "postgresql://u:hunter2@h:port/db"})
-    assert_one_line_failure(result, "port is not a number", secret="hunter2")
+    assert_one_line_failure(result, 'invalid integer value "port" for connection option "port"', secret="hunter2")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

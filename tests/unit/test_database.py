@@ -207,7 +207,7 @@ async def test_connect_timeout_bounds_a_server_that_never_answers() -> None:
     # A listening socket that never completes the PostgreSQL handshake.
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    engine = create_engine(f"postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=0.5&sslmode=disable")
+    engine = create_engine(f"postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=1&sslmode=disable")
     try:
         with pytest.raises(DatabaseConnectionError, match="timed out"):
             async with connect(engine):

@@ -237,9 +237,17 @@ async def trace(
 
 def _direct_url(url: str | URL) -> URL:
     try:
-        return direct_url(url)
+        direct = direct_url(url)
     except SettingsError as exc:
         raise MigrationError(str(exc)) from None
+    if isinstance(direct, str):
+        # The scratch database is named by replacing the URL's database, which a
+        # keyword/value string has no URL form of that keeps every setting (sslrootcert …).
+        raise MigrationError(
+            "The scratch database for the round trip and the trace is made beside a URI "
+            "(postgresql://user@host/db?…): give the connection as a URI, not a keyword/value string."
+        )
+    return direct
 
 
 def _resolve(script: ScriptDirectory, revision: str) -> None:
