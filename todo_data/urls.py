@@ -237,13 +237,24 @@ def _masked_reason(reason: str, text: str) -> str:
 _KEYWORD_PASSWORD = re.compile(r"(?<![\w])(?:ssl)?password\s*=\s*(?P<value>.*?)(?=\s+\w+\s*=|$)", re.S)
 
 
+# A URI's password: in the authority (user:password@), or a password= query parameter.
+_URI_PASSWORD = re.compile(r"^[\w+.-]+://[^/?#@]*?:(?P<authority>[^/?#]*)@|[?&](?:ssl)?password=(?P<query>[^&#]*)")
+
+
 def _password_words(text: str) -> list[str]:
-    """The words of a keyword/value string's password (and of what a parse error might take for one)."""
+    """The words of a password in ``text`` (and of what a parse error might take for one).
+
+    libpq quotes the piece it refuses (``forbidden value %00 in percent-encoded value:
+    "pw%00x"``), which may be the password itself, as written or percent-decoded.
+    """
     words: list[str] = []
     for found in _KEYWORD_PASSWORD.finditer(text):
         value = found["value"]
         words += [value, value.strip("'"), *(word.strip("'") for word in value.split())]
-    return [word for word in words if word]
+    for found in _URI_PASSWORD.finditer(text):
+        value = found["authority"] or found["query"] or ""
+        words += [value, unquote(value)]
+    return sorted({word for word in words if word}, key=len, reverse=True)
 
 
 def _take_ssl(uri: str, shown: str) -> tuple[str, str | None]:

@@ -349,3 +349,19 @@ def test_a_keyword_value_password_with_a_space_shows_no_piece_of_it_when_refused
     assert "Zq7" not in str(exc.value) and "Xw9k" not in str(exc.value)
     assert mask_url("host=h password=Zq7 Xw9k dbname=db") == "host=h password=*** dbname=db"
     assert mask_url("host=h password='a \\' b' user=u") == "host=h password=*** user=u"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw%00secret@h/db",
+        "postgresql://u@h/db?password=pw%00secret",
+        "postgresql://u:pw@h/db?sslpassword=pw%00secret",
+        "host=h password=pw%00secret dbname='unterminated",
+    ],
+)
+def test_libpq_quoting_a_refused_password_never_shows_it(url: str) -> None:
+    """libpq quotes the value it refuses; when that value is the password, the message masks it."""
+    with pytest.raises(SettingsError) as refused:
+        parse_database_url(url)
+    assert "secret" not in str(refused.value)
