@@ -51,8 +51,8 @@ from todo_data.migrations._lint import LINT_COLUMNS as LINT_COLUMNS
 from todo_data.migrations._lint import frame as lint_frame
 from todo_data.migrations._lint import lint_revisions, lint_script, require_version
 from todo_data.migrations._lint_config import find_config
-from todo_data.migrations._lint_rules import RULES as LINT_RULES  # noqa: F401 (re-exported)
-from todo_data.migrations._lint_rules import Selection, selected
+from todo_data.migrations._lint_report import FORMATS, render
+from todo_data.migrations._lint_rules import RULES, Selection, selected
 from todo_data.migrations._locks import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from todo_data.migrations._locks import LOCK_RETRIES as LOCK_RETRIES
 from todo_data.migrations._locks import LOCK_RETRY_DELAY as LOCK_RETRY_DELAY
@@ -65,6 +65,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 Progress = StepProgress
+#: Every lint rule by name (its severity, family, message, fix and squawk id).
+LINT_RULES = RULES
+#: The formats of :func:`lint_report`, and ``text``.
+LINT_FORMATS = FORMATS
 
 
 def head() -> str:
@@ -255,6 +259,18 @@ def lint_sql(
     rows = lint_script(sql, enabled=enabled, postgres_version=version)
     where = None if file is None else str(file)
     return lint_frame([{"revision": None, "file": where, **row} for row in rows])
+
+
+def lint_report(findings: pd.DataFrame, format: str) -> str:
+    """The lint's findings for a CI system: ``"json"``, ``"github"`` or ``"sarif"``.
+
+    ``json``: a list of findings (the frame's columns). ``github``: one workflow command
+    per finding (``::error file=…,line=…,col=…::message``), which GitHub Actions shows on
+    the pull request's lines. ``sarif``: a SARIF 2.1.0 log (GitHub code scanning, IDEs)
+    with every rule's description, fix and squawk id. Paths are relative to the
+    working directory when inside it.
+    """
+    return render(findings, format)
 
 
 def _lint_options(rules: Selection, postgres_version: int | str | None) -> tuple[frozenset[str], int]:

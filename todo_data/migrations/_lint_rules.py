@@ -367,7 +367,6 @@ _ALL: Final = (
         "suppressions",
         "suppresses {detail}, which finds nothing here",
         "remove the suppression",
-        "unused-ignore",
     ),
     Rule(
         "invalid_suppression",
