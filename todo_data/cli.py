@@ -385,7 +385,8 @@ def _names(text: str) -> list[str]:
 def _print_findings(findings: pd.DataFrame, *, by_file: bool) -> None:
     for row in findings.to_dict("records"):
         where = f"{row['file']}:{row['line']}:{row['column']}" if by_file else str(row["revision"])
-        line = f"{where} {row['severity']} {row['rule']}: {_shortened(str(row['statement']))} -- {row['message']}"
+        said = f"{row['message']}. Fix: {row['fix']}"
+        line = f"{where} {row['severity']} {row['rule']}: {_shortened(str(row['statement']))} -- {said}"
         console().print(line, markup=False, highlight=False, soft_wrap=True)
 
 
