@@ -9,12 +9,13 @@ them through :func:`todo_data.run`.
 - :func:`drift`: what ``alembic check`` sees, plus the CHECK constraints and triggers it ignores
 - :func:`verify_roundtrip`: every revision up, down and up again on a scratch database, with rows
 - :func:`lint`: the PostgreSQL lock and rewrite hazards of each revision, read from its SQL
+- :func:`lint_sql`: the same rules over any SQL script, as psql runs it
 - :func:`trace`: the locks and rewrites each statement really causes, on a scratch database
 
 The machinery is private, beside the verbs: ``_config`` (script location, Alembic
 configs, env.py's options), ``_locks`` (running with lock timeouts and retries),
-``_drift``, ``_lint``, ``_trace``, ``_roundtrip``, ``_scratch`` (scratch databases)
-and ``_snapshot`` (schema and data fingerprints).
+``_drift``, ``_lint`` (with ``_lint_rules`` and ``_lint_config``), ``_trace``, ``_roundtrip``,
+``_scratch`` (scratch databases) and ``_snapshot`` (schema and data fingerprints).
 
 On PostgreSQL, ``upgrade`` and ``downgrade`` wait at most ``lock_timeout`` for each lock
 (so a migration queued behind a long transaction cannot block every query queued behind
@@ -35,7 +36,7 @@ from sqlalchemy.engine import URL
 from alembic import command
 from todo_data._args import StepProgress, integer
 from todo_data.database import Source, connect, direct_url, operation
-from todo_data.errors import MigrationError, SettingsError
+from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError
 from todo_data.migrations._config import VERSION_TABLE as VERSION_TABLE
 from todo_data.migrations._config import alembic_config as alembic_config
 from todo_data.migrations._config import environment_options as environment_options
@@ -45,7 +46,13 @@ from todo_data.migrations._config import script_directory as script_directory
 from todo_data.migrations._config import script_location as script_location
 from todo_data.migrations._drift import DRIFT_COLUMNS as DRIFT_COLUMNS
 from todo_data.migrations._drift import drift_rows
-from todo_data.migrations._lint import lint as lint_revisions
+from todo_data.migrations._lint import DEFAULT_POSTGRES_VERSION as DEFAULT_POSTGRES_VERSION
+from todo_data.migrations._lint import LINT_COLUMNS as LINT_COLUMNS
+from todo_data.migrations._lint import frame as lint_frame
+from todo_data.migrations._lint import lint_revisions, lint_script, require_version
+from todo_data.migrations._lint_config import find_config
+from todo_data.migrations._lint_report import FORMATS, render
+from todo_data.migrations._lint_rules import RULES, Selection, selected
 from todo_data.migrations._locks import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from todo_data.migrations._locks import LOCK_RETRIES as LOCK_RETRIES
 from todo_data.migrations._locks import LOCK_RETRY_DELAY as LOCK_RETRY_DELAY
@@ -58,6 +65,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 Progress = StepProgress
+#: Every lint rule by name (its severity, family, message, fix and squawk id).
+LINT_RULES = RULES
+#: The formats of :func:`lint_report`, and ``text``.
+LINT_FORMATS = FORMATS
 
 
 def head() -> str:
@@ -175,28 +186,101 @@ async def verify_roundtrip(
     return await verify(_direct_url(url), rows=rows, script=script, location=script_location, progress=progress)
 
 
-def lint(*, script_location: str | Path | None = None) -> pd.DataFrame:
+def lint(
+    *,
+    script_location: str | Path | None = None,
+    rules: Selection = None,
+    postgres_version: int | str | None = None,
+) -> pd.DataFrame:
     """The PostgreSQL lock and rewrite hazards of each revision, from its offline SQL.
 
     Each revision's ``alembic upgrade --sql`` (PostgreSQL dialect, one revision at a
-    time) is parsed with PostgreSQL's own parser (libpg_query, through pglast) and
-    checked statement by statement. Errors, on a table that already exists: ``CREATE
-    INDEX`` without ``CONCURRENTLY``, ``ADD CONSTRAINT`` (CHECK, FOREIGN KEY) without
-    ``NOT VALID``, UNIQUE or PRIMARY KEY added without ``USING INDEX``, ``ALTER COLUMN …
-    TYPE``, ``ADD COLUMN`` with a volatile default (or serial, identity, stored
-    generated) or ``NOT NULL`` without a default; also SQL PostgreSQL cannot parse and
-    ``CONCURRENTLY`` inside a transaction block. Warnings: ``SET NOT NULL``, ``DROP
-    COLUMN``/``TABLE``, renames. Statements on a table created by the same revision are
-    exempt. Reads scripts only (no database), so it is a plain function.
+    time, oldest first) is parsed with PostgreSQL's own parser (libpg_query, through
+    pglast) and judged statement by statement with the rules of :data:`LINT_RULES`
+    (the README lists them). Statements on a table created by the same revision are
+    exempt from the lock rules; what earlier revisions built is remembered, so changing
+    ``varchar(100)`` to ``text`` is known to be binary-compatible, and a ``CHECK (col IS
+    NOT NULL)`` validated in one revision makes a later ``SET NOT NULL`` safe (PostgreSQL
+    12+). The timeout rules do not apply: :func:`upgrade` sets ``lock_timeout`` itself.
 
-    Columns: revision, statement, rule, severity (``error``/``warning``), message (what
-    it locks or breaks, and the safe way). Empty when every revision is safe.
+    ``rules``: None for the default set (or ``select``/``ignore`` of
+    ``[tool.todo-data.lint]`` in the nearest ``pyproject.toml``), ``"all"`` for every
+    rule (the style rules too), or a list of names (ours or squawk's ids); an unknown
+    name is an :class:`InvalidArgumentError`. ``postgres_version`` (default: the
+    configuration's ``postgres-version``, else 14) decides the rules that depend on it.
+    A line ``# todo-data: ignore RULE[, RULE] -- reason`` above (or at the end of) the
+    ``op`` call that writes a statement suppresses those rules there; ``# todo-data:
+    ignore-file RULE`` the whole revision.
+
+    Columns (:data:`LINT_COLUMNS`): revision, file (the revision's script), line and
+    column (of the ``op`` call in it), table, statement, rule, severity (``error`` or
+    ``warning``), message (what it locks or breaks), fix (the safe way, one line) and
+    squawk (squawk's id for the same hazard, or None). Empty when every revision is safe.
+    Reads scripts only (no database), so it is a plain function.
 
     >>> migrations.lint()           # doctest: +SKIP
     Empty DataFrame
     """
-    findings: pd.DataFrame = lint_revisions(script_directory(script_location), location=script_location)
-    return findings
+    enabled, version = _lint_options(rules, postgres_version)
+    rows, _ = lint_revisions(
+        script_directory(script_location), location=script_location, enabled=enabled, postgres_version=version
+    )
+    return lint_frame(rows)
+
+
+def lint_sql(
+    sql: str,
+    *,
+    rules: Selection = None,
+    postgres_version: int | str | None = None,
+    file: str | Path | None = None,
+) -> pd.DataFrame:
+    """The PostgreSQL lock and safety hazards of a SQL script, judged as psql runs it.
+
+    Every statement runs on its own (autocommit) unless a ``BEGIN`` opens a transaction,
+    as in ``psql -f``. ``rules`` and ``postgres_version`` work as in :func:`lint`; here
+    the timeout rules apply too (``SET lock_timeout`` and ``statement_timeout`` before
+    the first statement that takes a lock). Suppressions, written in the script:
+    ``-- todo-data: ignore RULE[, RULE] -- reason`` on (or just above) a statement, the
+    reason required; ``-- todo-data: ignore-file RULE`` for the whole script;
+    ``-- squawk-ignore RULE`` and ``-- squawk-ignore-file RULE`` with squawk's ids. An
+    unused suppression is a warning (``unused_suppression``); one that names an unknown
+    rule or gives no reason is an error (``invalid_suppression``).
+
+    Same columns as :func:`lint`, with ``file`` (the ``file=`` given, else None) instead
+    of revision, and line and column in the script. A plain function.
+
+    >>> migrations.lint_sql("CREATE INDEX ix ON tasks (title);")["rule"].tolist()   # doctest: +SKIP
+    ['missing_lock_timeout', 'missing_statement_timeout', 'create_index_without_concurrently']
+    """
+    if not isinstance(sql, str):
+        raise InvalidArgumentError(f"sql must be the text of a SQL script, not {type(sql).__name__}")
+    enabled, version = _lint_options(rules, postgres_version)
+    rows = lint_script(sql, enabled=enabled, postgres_version=version)
+    where = None if file is None else str(file)
+    return lint_frame([{"revision": None, "file": where, **row} for row in rows])
+
+
+def lint_report(findings: pd.DataFrame, format: str) -> str:
+    """The lint's findings for a CI system: ``"json"``, ``"github"`` or ``"sarif"``.
+
+    ``json``: a list of findings (the frame's columns). ``github``: one workflow command
+    per finding (``::error file=…,line=…,col=…::message``), which GitHub Actions shows on
+    the pull request's lines. ``sarif``: a SARIF 2.1.0 log (GitHub code scanning, IDEs)
+    with every rule's description, fix and squawk id. Paths are relative to the
+    working directory when inside it.
+    """
+    return render(findings, format)
+
+
+def _lint_options(rules: Selection, postgres_version: int | str | None) -> tuple[frozenset[str], int]:
+    config = find_config()
+    if rules is None:
+        enabled = selected(config.select, ignore=config.ignore, where=f"{config.path} [tool.todo-data.lint]")
+    else:
+        enabled = selected(rules)
+    version = postgres_version if postgres_version is not None else config.postgres_version
+    return enabled, DEFAULT_POSTGRES_VERSION if version is None else require_version(version)
 
 
 async def trace(
