@@ -182,7 +182,8 @@ class TodoSqlMagics(Magics):
         if _inside_quotes_or_comment(context.full_text, context.cursor_line, before):
             completions = []
         else:
-            completions = _completions(self._catalog(), sql, qualifier, prefix)
+            table_expected = re.search(r"\b(?:FROM|JOIN)\s+$", before[: found.start()], flags=re.IGNORECASE)
+            completions = _completions(self._catalog(), sql, qualifier, prefix, table_expected=bool(table_expected))
         if not completions and found.group(0):
             # IPython lets a matcher silence the others (Python names, magics, file paths:
             # all wrong in SQL) only when it offers something: the word as it is.
@@ -343,7 +344,10 @@ def _named_tables(catalog: Catalog, sql: str) -> dict[str, str]:
     return named
 
 
-def _completions(catalog: Catalog, sql: str, qualifier: str | None, prefix: str) -> list[SimpleCompletion]:
+def _completions(
+    catalog: Catalog, sql: str, qualifier: str | None, prefix: str, *, table_expected: bool = False
+) -> list[SimpleCompletion]:
+    """What to offer for ``prefix`` (after ``qualifier.``); only tables where a table is expected."""
     named = _named_tables(catalog, sql)
     wanted = _unquoted(prefix).lower()
     quoting = prefix.startswith('"')
@@ -364,7 +368,7 @@ def _completions(catalog: Catalog, sql: str, qualifier: str | None, prefix: str)
     completions: list[SimpleCompletion] = []
     seen: set[str] = set()
     # The columns of the tables the cell names, or of every table before it names one.
-    for table in dict.fromkeys(named.values()) if named else catalog.tables:
+    for table in [] if table_expected else dict.fromkeys(named.values()) if named else catalog.tables:
         for column in catalog.tables[table]:
             if matches(column) and column not in seen:
                 seen.add(column)
