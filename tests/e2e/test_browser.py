@@ -177,7 +177,7 @@ def test_ad_hoc_sql_notebook_runs_in_jupyterlab_in_headless_chromium(
         page.keyboard.press("Escape")
         page.keyboard.press("b")  # a new cell below, in edit mode after Enter
         page.keyboard.press("Enter")
-        page.keyboard.type("%%todo_sql\nSELECT t.")
+        page.keyboard.type("%%todo_sql\nSELECT t.title FROM tasks t WHERE t.")
         page.keyboard.press("Tab")
         popup = page.locator(".jp-Completer")
         popup.wait_for(state="visible", timeout=30_000)
