@@ -145,6 +145,8 @@ class TodoSqlMagics(Magics):
         options = _options(line)
         limit = options.limit if options.limit is not None else self.limit
         frame, more = run(self._query(cell, self._params(cell), limit))
+        if self._engine is not None and (known := _catalogs.get(_key(self._engine))) and known.failure:
+            del _catalogs[_key(self._engine)]  # the database answers now: read its catalog again
         if options.out is not None:
             self._namespace[options.out] = frame
         rows, columns = frame.shape
@@ -374,7 +376,7 @@ def _completions(
                 seen.add(column)
                 completions.append(SimpleCompletion(text(column), type="column"))
     completions += [SimpleCompletion(text(t), type="table") for t in catalog.tables if matches(t) and t not in seen]
-    if wanted and not quoting:
+    if wanted and not quoting and not table_expected:
         upper = prefix[:1].isupper()
         completions += [
             SimpleCompletion(word if upper else word.lower(), type="keyword")
