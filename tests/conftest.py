@@ -11,8 +11,9 @@ running the migrations.
 
 ``TEST_DATABASE_URL`` and ``TEST_DATABASE_POOLED_URL`` are read once, when the session
 starts; then every test runs without any ``DATABASE_*``/``TEST_DATABASE_*`` variable, in
-its own working directory, with an empty ``.env`` above it, so neither the developer's
-environment nor their ``.env`` can change an outcome.
+its own working directory, with an empty ``.env`` above it, without PG* variables and
+with libpq's password and service files pointed at nothing, so neither the developer's
+environment, their ``.env``, ``~/.pgpass`` nor ``~/.pg_service.conf`` can change an outcome.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ def _dotenv_boundary(tmp_path_factory: pytest.TempPathFactory) -> None:
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Each test reads settings from its own clean environment, not the developer's."""
     for name in list(os.environ):
-        if name.startswith(("DATABASE_", "TEST_DATABASE_")):
+        if name.startswith(("DATABASE_", "TEST_DATABASE_", "PG")):
             monkeypatch.delenv(name)
+    # libpq's files too: no ~/.pgpass or service file of the developer's is read.
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "no_pg_service.conf"))
+    monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path / "no-sysconfdir"))
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

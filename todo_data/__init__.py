@@ -7,6 +7,7 @@ The most used names are here; the rest live in their modules:
 - :mod:`todo_data.migrations`: Alembic upgrade/downgrade/current/history/drift and a round trip
 - :mod:`todo_data.sample`: deterministic demo data
 - :mod:`todo_data.demo`: the database a notebook opens (``DATABASE_URL``, or the demo)
+- :func:`todo_data.show`: a frame as a notebook cell should show it to people
 
 Every database function is a coroutine: ``await`` it in a notebook, or call
 ``todo_data.run(...)`` from sync code.
@@ -22,6 +23,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from todo_data.errors import ClusterUnavailable as ClusterUnavailable
+from todo_data.errors import CopyFormatError as CopyFormatError
 from todo_data.errors import DatabaseConnectionError as DatabaseConnectionError
 from todo_data.errors import DatabaseOperationError as DatabaseOperationError
 from todo_data.errors import ExportError as ExportError
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from todo_data import migrations as migrations
     from todo_data import queries as queries
     from todo_data import sample as sample
+    from todo_data._display import show as show
     from todo_data.database import Source as Source
     from todo_data.database import create_engine as create_engine
     from todo_data.database import create_read_engine as create_read_engine
@@ -64,6 +68,7 @@ _LAZY: dict[str, str] = {
     "Task": "todo_data.models",
     "TaskStatus": "todo_data.models",
     "run": "todo_data.runner",
+    "show": "todo_data._display",
     "Settings": "todo_data.settings",
     "get_settings": "todo_data.settings",
     "checks": "todo_data.checks",
@@ -74,6 +79,8 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ClusterUnavailable",
+    "CopyFormatError",
     "DatabaseConnectionError",
     "DatabaseOperationError",
     "ExportError",
@@ -91,7 +98,7 @@ __all__ = [
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext todo_data``: registers the ``%%todo_sql`` cell magic (see :mod:`todo_data.magic`)."""
+    """``%load_ext todo_data``: ``%%todo_sql`` with completion, and one-line failures (see :mod:`todo_data.magic`)."""
     from todo_data.magic import load_ipython_extension as load
 
     load(ipython)

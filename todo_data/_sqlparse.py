@@ -23,10 +23,27 @@ from todo_data.errors import InvalidArgumentError, QueryError
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement of a script: its text (without the semicolon) and its parse tree."""
+    """One statement of a script: its text (without the semicolon) and its parse tree.
+
+    ``start`` and ``end`` are its character offsets in the script (``end`` before the
+    semicolon). From :func:`script_statements`, a stretch PostgreSQL cannot parse is a
+    statement too, with ``node`` None and ``error`` the parser's message.
+    """
 
     sql: str
     node: Any
+    start: int = 0
+    end: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment the lexer saw (``-- …`` or ``/* … */``), with its character offsets."""
+
+    text: str
+    start: int
+    end: int
 
 
 def statements(script: str) -> list[Statement]:
@@ -34,11 +51,55 @@ def statements(script: str) -> list[Statement]:
     found = []
     for raw in parse_sql(script):
         # pglast turns libpg_query's byte offsets into character offsets; a length of 0
-        # means "to the end".
+        # means "to the end". The location is the statement's first token (comments before
+        # it are left out).
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(script)
-        found.append(Statement(script[start:end].strip(), raw.stmt))
+        text = script[start:end]
+        lead = len(text) - len(text.lstrip())
+        found.append(Statement(text.strip(), raw.stmt, start + lead, start + len(text.rstrip())))
     return found
+
+
+def script_statements(script: str) -> tuple[list[Statement], list[Comment]]:
+    """Every statement of a script and its comments, even when part of it is not valid SQL.
+
+    When the whole script does not parse, it is cut at the semicolons the lexer sees and
+    each piece is parsed alone, so one bad statement does not hide the others: a piece
+    that fails is a :class:`Statement` with ``error`` set. Never raises.
+    """
+    try:
+        tokens = scan(script)
+    except ParseError as exc:  # the lexer itself gave up (an unclosed quote): one bad piece
+        text = script.strip()
+        start = len(script) - len(script.lstrip())
+        return [Statement(text, None, start, start + len(text), _parse_message(script, exc))], []
+    comments = [
+        Comment(script[token.start : token.end + 1], token.start, token.end + 1)
+        for token in tokens
+        if token.name in ("SQL_COMMENT", "C_COMMENT")
+    ]
+    try:
+        return statements(script), comments
+    except ParseError:
+        pass
+    found: list[Statement] = []
+    code = [token for token in tokens if token.name not in ("SQL_COMMENT", "C_COMMENT")]
+    begin = 0
+    for token in [*code, None]:
+        if token is not None and token.name != "ASCII_59":
+            continue
+        stop = token.start if token is not None else len(script)
+        inside = [t for t in code if begin <= t.start < stop]
+        if inside:
+            first, last = inside[0].start, inside[-1].end + 1
+            piece = script[first:last]
+            try:
+                found += [Statement(s.sql, s.node, s.start + first, s.end + first, s.error) for s in statements(piece)]
+            except ParseError as exc:
+                found.append(Statement(piece, None, first, last, _parse_message(piece, exc)))
+        begin = stop + 1
+    return found, comments
 
 
 def relations(sql: str) -> set[str]:

@@ -430,28 +430,89 @@ ScriptLocation = Annotated[
 ]
 
 
+LintFormat = Annotated[
+    str,
+    typer.Option(
+        "--format", help="text (one line per finding), json, github (workflow annotations) or sarif (SARIF 2.1.0)."
+    ),
+]
+
+
 @migrate_app.command()
-def lint(ctx: typer.Context, script_location: ScriptLocation = None) -> None:
-    """Check each revision's SQL for PostgreSQL lock and rewrite hazards: one line per finding.
+def lint(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="SQL files to check instead of the revisions (as psql runs them).")
+    ] = None,
+    script_location: ScriptLocation = None,
+    output: LintFormat = "text",
+    select: Annotated[
+        str | None,
+        typer.Option("--select", help='Rules to check, comma-separated, or "all" (default: the configured).'),
+    ] = None,
+    postgres_version: Annotated[
+        str | None,
+        typer.Option("--postgres-version", help="The server's major version (default: configured, else 14)."),
+    ] = None,
+) -> None:
+    """Check each revision's SQL (or FILE.sql …) for PostgreSQL lock and rewrite hazards.
 
     Exits 1 when any finding is an error (CI can run it before every deploy), 0 otherwise.
-    Needs no database. Example: todo-data migrate lint
+    Reads [tool.todo-data.lint] from the nearest pyproject.toml. Needs no database.
+    Examples: todo-data migrate lint | todo-data migrate lint migrations/*.sql --format github
     """
+    import pandas as pd
+
     from todo_data import migrations
 
-    findings = _quietly(ctx, lambda: migrations.lint(script_location=script_location))
-    checked = _quietly(ctx, lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
-    for row in findings.itertuples():
-        line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
-        console().print(line, markup=False, highlight=False, soft_wrap=True)
+    if output not in migrations.LINT_FORMATS:
+        raise _fail(f"--format must be one of {', '.join(migrations.LINT_FORMATS)}, not {output!r}")
+    rules = None if select is None else ("all" if select.strip() == "all" else _names(select))
+    if files:
+        frames = []
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _fail(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+            frames.append(
+                _quietly(
+                    ctx, partial(migrations.lint_sql, text, rules=rules, postgres_version=postgres_version, file=path)
+                )
+            )
+        findings = pd.concat(frames, ignore_index=True)
+        checked = _count(len(files), "file")
+    else:
+        findings = _quietly(
+            ctx,
+            lambda: migrations.lint(script_location=script_location, rules=rules, postgres_version=postgres_version),
+        )
+        revisions = _quietly(ctx, lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
+        checked = _count(revisions, "revision")
     failed = int((findings["severity"] == "error").sum())
-    warned = len(findings) - failed
-    console().print(
-        f"{_count(checked, 'revision')} checked: {_count(failed, 'error')}, {_count(warned, 'warning')}.",
-        highlight=False,
-    )
+    if output != "text":
+        report = _quietly(ctx, lambda: migrations.lint_report(findings, output))
+        if report:
+            console().print(report, markup=False, highlight=False, soft_wrap=True)
+    else:
+        _print_findings(findings, by_file=bool(files))
+        warned = len(findings) - failed
+        summary = f"{checked} checked: {_count(failed, 'error')}, {_count(warned, 'warning')}."
+        console().print(summary, highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _print_findings(findings: pd.DataFrame, *, by_file: bool) -> None:
+    for row in findings.to_dict("records"):
+        where = f"{row['file']}:{row['line']}:{row['column']}" if by_file else str(row["revision"])
+        said = f"{row['message']}. Fix: {row['fix']}"
+        line = f"{where} {row['severity']} {row['rule']}: {_shortened(str(row['statement']))} -- {said}"
+        console().print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @migrate_app.command()

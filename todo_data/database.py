@@ -104,8 +104,13 @@ class DatabaseInfo:
         line = f"{self.database} ({', '.join(self.traits)})"
         return f"{self.title} {line}" if self.title else line
 
+    @property
+    def origins(self) -> str | None:
+        """Where the parts the URL did not give came from: ``host from PGHOST · password from ~/.pgpass``."""
+        return " · ".join(self.target.origins) or None
+
     def __str__(self) -> str:
-        lines = [self.title, self.database, " · ".join(self.traits), self.note]
+        lines = [self.title, self.database, " · ".join(self.traits), self.origins, self.note]
         return "\n".join(line for line in lines if line)
 
 
@@ -372,7 +377,7 @@ def create_read_engine(
     return create_engine(url, read_only=True, pooled=pooled, statement_timeout=statement_timeout, **kwargs)
 
 
-def direct_url(url: str | URL | None = None, *, pooled: bool | None = None) -> URL:
+def direct_url(url: str | URL | None = None, *, pooled: bool | None = None) -> str | URL:
     """The direct (unpooled) endpoint to run migrations on, for a database URL.
 
     Migrations need a session of their own, which PgBouncer's transaction mode does not
@@ -390,7 +395,12 @@ def direct_url(url: str | URL | None = None, *, pooled: bool | None = None) -> U
     if pooled is None and settings is not None:
         pooled = settings.database_pooled
     target = parse_database_url(raw, pooled=pooled)
-    original = make_url(raw) if isinstance(raw, str) else raw
+    if isinstance(raw, str) and "://" not in raw:
+        if not target.pooled:
+            return raw
+        original = target.url  # a keyword/value string: its parts, as libpq resolved them
+    else:
+        original = make_url(raw) if isinstance(raw, str) else raw
     if not target.pooled:
         return original
     if settings is not None and settings.database_direct_url:
@@ -553,7 +563,13 @@ def connection_error(source: Source, exc: BaseException) -> DatabaseConnectionEr
         reason = "timed out (the server did not answer; a suspended Neon compute may still be starting)"
     elif not isinstance(cause, OSError) and is_connection_lost(exc):
         reason = f"the connection was lost while it was being opened ({_lost_reason(cause, password)})"
+    given = target_of(source).password_source
+    if given is not None and getattr(cause, "sqlstate", None) == _AUTH_FAILED_SQLSTATE:
+        reason += f" (the password was read from {given})"  # as libpq says "password retrieved from file"
     return DatabaseConnectionError(f"Could not connect to {describe(source)}: {reason}")
+
+
+_AUTH_FAILED_SQLSTATE: Final = "28P01"
 
 
 # Anything raised while opening a connection means the database could not be used.

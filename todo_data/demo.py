@@ -65,7 +65,9 @@ async def open_database(*, read_only: bool = True, replica: bool = True) -> Asyn
     open ``DATABASE_URL``. The engine says what it opened when a cell shows it: the demo
     database, with how to set ``DATABASE_URL``, or the configured database (backend,
     host, database, user, read-only, pooled; never the password), where its URL came
-    from and, for the replica, that it is one.
+    from and, for the replica, that it is one. In IPython (a notebook), a cell that fails
+    with a ``TodoDataError`` or that Stop interrupted shows one line from then on
+    (:mod:`todo_data._tracebacks`).
 
     >>> engine = await open_database()     # doctest: +SKIP
     >>> engine                             # doctest: +SKIP
@@ -73,8 +75,11 @@ async def open_database(*, read_only: bool = True, replica: bool = True) -> Asyn
     SQLite database /home/me/project/notebooks/todo_data.db
     ...
     """
+    from todo_data._tracebacks import show_failures_in_one_line_in_ipython
     from todo_data.database import add_note, create_engine, create_read_engine
     from todo_data.settings import find_dotenv, get_settings, source_of
+
+    show_failures_in_one_line_in_ipython()
 
     if read_only and replica and get_settings().database_read_url is not None:
         engine = create_read_engine()

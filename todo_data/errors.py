@@ -74,6 +74,14 @@ class MissingExtraError(TodoDataError, ImportError):
     """An optional feature needs a package of one of the project's extras (``polars``)."""
 
 
+class CopyFormatError(DatabaseOperationError):
+    """The bytes are not the binary COPY stream the query was wrapped to produce."""
+
+
+class ClusterUnavailable(TodoDataError):
+    """No PostgreSQL server binaries (or no way to run them) on this machine (:mod:`todo_data.testing`)."""
+
+
 class TodoDataWarning(UserWarning):
     """A result holds values its frame cannot: read as NaT, null or ±inf instead, never
     wrapped and never failing the query. The message names the column and the count."""

@@ -26,16 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from todo_data.errors import ClusterUnavailable as ClusterUnavailable
 from todo_data.errors import TodoDataError
 
 APP_USER = "todo_app"
 APP_DATABASE = "todo_test"
 #: The role standbys replicate as (REPLICATION, no superuser), like any streaming setup.
 REPLICATION_USER = "todo_replication"
-
-
-class ClusterUnavailable(TodoDataError):
-    """No PostgreSQL server binaries (or no way to run them) on this machine."""
 
 
 def free_port() -> int:
@@ -248,10 +245,11 @@ def start_cluster() -> PostgresCluster:
                 # defaults, stated because the replica tests depend on them.
                 "wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
             )
-        # Like Neon: TCP only with TLS and SCRAM; the superuser only on the private socket.
+        # Like Neon: TCP only with TLS and SCRAM; the superuser without a password only on the
+        # private socket, where the other roles need their password (SCRAM) as over TCP.
         # Replication connections ("all" does not match them) only for the replication role.
         (cluster.data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "local all postgres trust\nlocal all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
             f"hostssl replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 reject\nhost replication all 127.0.0.1/32 reject\n"
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.e2e.helpers import assert_one_line_failure, assert_usage_error, todo_data
 from tests.helpers import PostgresServer
+from tests.lint_fixtures_data import fixture_sql, sarif_schema
 from tests.migration_scripts import Revision, make_scripts
 
 
@@ -175,3 +178,58 @@ def test_new_refuses_a_message_that_would_change_the_script_and_a_directory_with
     (scripts / "script.py.mako").unlink()
     assert_one_line_failure(todo_data("migrate", "new", "x", *url, cwd=tmp_path), "has no script.py.mako")
     assert sorted(path.name for path in (scripts / "versions").glob("*.py")) == ["0001_create_tasks.py"]
+
+
+def test_lint_of_sql_files_names_file_line_and_column_and_exits_1_on_an_error(tmp_path: Path) -> None:
+    script = tmp_path / "0007_add_index.sql"
+    script.write_text(
+        "SET lock_timeout = '2s';\nSET statement_timeout = '1min';\n\nCREATE INDEX ix ON tasks (title);\n"
+    )
+    result = todo_data("migrate", "lint", str(script), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{script}:4:1 error create_index_without_concurrently: CREATE INDEX ix ON tasks")
+    assert lines[-1] == "1 file checked: 1 error, 0 warnings."
+
+
+def test_lint_github_format_annotates_file_and_line(tmp_path: Path) -> None:
+    script = tmp_path / "drop.sql"
+    script.write_text("SET lock_timeout = '2s';\nSET statement_timeout = '1min';\nDROP TABLE projects;\n")
+    result = todo_data("migrate", "lint", "drop.sql", "--format", "github", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("::warning file=drop.sql,line=3,col=1,title=drop_table (todo-data lint)::deletes the table")
+
+
+def test_lint_json_format_has_every_column(tmp_path: Path) -> None:
+    scripts = make_scripts(
+        tmp_path / "scripts", Revision("0002", 'op.create_index("ix_tasks_title", "tasks", ["title"])')
+    )
+    result = todo_data("migrate", "lint", "--script-location", str(scripts), "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (finding,) = json.loads(result.stdout)
+    assert finding["revision"] == "0002" and finding["file"] == "scripts/versions/0002_fixture.py"
+    assert finding["line"] == 14 and finding["squawk"] == "require-concurrent-index-creation"
+
+
+def test_lint_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path: Path) -> None:
+    for rule in ("drop_table", "create_index_without_concurrently", "invalid_suppression"):
+        (tmp_path / f"{rule}.sql").write_text(fixture_sql(rule, "bad"))
+    result = todo_data(
+        "migrate", "lint", *sorted(p.name for p in tmp_path.glob("*.sql")), "--format", "sarif", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    log = json.loads(result.stdout)
+    jsonschema.Draft4Validator(sarif_schema()).validate(log)
+    results = log["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"drop_table", "create_index_without_concurrently", "invalid_suppression"}
+    first = next(r for r in results if r["ruleId"] == "create_index_without_concurrently")
+    location = first["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "create_index_without_concurrently.sql"
+    assert location["region"]["startLine"] == 3
+
+
+def test_lint_refuses_an_unknown_format_rule_or_file_in_one_line(tmp_path: Path) -> None:
+    assert_one_line_failure(todo_data("migrate", "lint", "--format", "xml", cwd=tmp_path), "--format must be one of")
+    assert_one_line_failure(todo_data("migrate", "lint", "--select", "nope", cwd=tmp_path), "unknown lint rule 'nope'")
+    assert_one_line_failure(todo_data("migrate", "lint", "missing.sql", cwd=tmp_path), "Cannot read missing.sql")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.e2e.helpers import NOTEBOOKS, execute
 from tests.helpers import PostgresServer, ReplicaServer, wait_for_replay
-from todo_data import create_engine, demo, queries, sample
+from todo_data import create_engine, demo, queries, sample, show
 
 
 def test_there_are_four_example_notebooks() -> None:
@@ -51,21 +53,39 @@ def result_of(notebook: nbformat.NotebookNode, code: str) -> dict[str, str]:
     return dict(result["data"])
 
 
+def column(result: dict[str, str], name: str) -> list[str]:
+    """The cells of column ``name`` of a table ``todo_data.show`` displayed, read from its HTML."""
+    page = result["text/html"]
+    header = [html.unescape(h) for h in re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", page)]
+    rows = [re.findall(r"<td(?:\s[^>]*)?>(.*?)</td>", row, flags=re.S) for row in re.findall(r"<tr>(.*?)</tr>", page)]
+    cells = [row[header.index(name)] for row in rows if row]
+    return [html.unescape(re.sub(r"<details.*?<summary>(.*?)</summary>.*", r"\1", c, flags=re.S)) for c in cells]
+
+
 def assert_checks_passed(path: Path, notebook: nbformat.NotebookNode, *, postgresql: bool) -> None:
     """The verification notebooks must not just run: their verdicts must be good."""
     if path.stem.startswith("02"):
         assert "OK: every check passed" in result_of(notebook, "checks.verify(")["text/html"]
-        assert "False" not in result_of(notebook, "checks.probe(")["text/plain"].split("rejected", 1)[1]
+        assert set(column(result_of(notebook, "checks.probe("), "rejected")) == {"yes"}
     if path.stem.startswith("03"):
         assert "'up to date': True" in result_of(notebook, "migrations.current(")["text/plain"]
-        assert result_of(notebook, "migrations.drift(")["text/plain"].startswith("Empty DataFrame")
-        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")["text/html"]
-        assert "upgrade 0002 again" in roundtrip and "1,000 rows unchanged (same checksum)" in roundtrip
-        assert "False" not in roundtrip and "differs" not in roundtrip
+        assert result_of(notebook, "migrations.drift(")["text/plain"].startswith("no rows\n")
+        roundtrip = result_of(notebook, "migrations.verify_roundtrip(")
+        assert "upgrade 0002 again" in roundtrip["text/html"]
+        assert "1,000 rows unchanged (same checksum)" in roundtrip["text/html"]  # the whole detail, a click away
+        assert set(column(roundtrip, "ok")) == {"yes"} and "differs" not in roundtrip["text/html"]
         lint = result_of(notebook, "migrations.lint()")["text/plain"]
         assert "'lint applies to': 'PostgreSQL (Neon)'" in lint and "'findings': 0" in lint
-        assert result_of(notebook, "findings  #")["text/plain"].startswith("Empty DataFrame")
+        assert result_of(notebook, "show(findings)")["text/plain"].startswith("no rows\n")
         trace = result_of(notebook, "migrations.trace(")["text/html"]
+        assert "tex2jax_ignore" in trace and "$" not in trace  # a function body is no formula
+        shown = result_of(notebook, "migrations.trace(")
+        assert (
+            "nan" not in shown["text/plain"] and "NaT" not in shown["text/plain"] and "days" not in shown["text/plain"]
+        )
+        if postgresql:
+            assert all(d.endswith(" ms") for d in column(shown, "duration"))
+            assert "nan" not in column(shown, "relation")
         if postgresql:
             assert "CREATE TRIGGER trg_tasks_updated_at" in trace and "ShareRowExclusiveLock" in trace
             assert "AccessExclusiveLock" not in trace.split("CREATE FUNCTION", 1)[1]  # revision 0002's rows
@@ -90,18 +110,46 @@ def displayed(notebook: nbformat.NotebookNode, code: str) -> list[str]:
 
 
 def assert_ad_hoc_sql_shown(path: Path, notebook: nbformat.NotebookNode, tasks: int) -> None:
-    """04: each magic showed its row count and its rows, a large result truncated; the profile came."""
+    """04: each magic showed its size once and its rows, a large result truncated, a limited one
+    honest about it; the profile came."""
     if not path.stem.startswith("04"):
         return
-    size, table = displayed(notebook, "GROUP BY status")
-    assert size == "3 rows, 2 columns" and "completed" in table
-    size, table = displayed(notebook, "-o tasks")
-    assert size == f"{tasks:,} rows, 5 columns"
-    assert "..." in table and len(table.splitlines()) < 60
+    (table,) = displayed(notebook, "GROUP BY status")
+    size, *rows = table.splitlines()
+    assert size == "3 rows, 2 columns" and len(rows) == 4 and "completed" in table
+    (table,) = displayed(notebook, "-o tasks")
+    assert table.splitlines()[0] == f"{tasks:,} rows, 5 columns"
+    assert "…" in table and len(table.splitlines()) < 60
+    (table,) = displayed(notebook, "--limit 5")
+    assert table.splitlines()[0] == "showing 5 of at least 6 rows, 3 columns (--limit 5)"
+    assert len(table.splitlines()) == 1 + 1 + 5
     header = result_of(notebook, "by_user.head(")["text/plain"].split()[:4]
     assert header == ["user_id", "tasks", "completed", "completion"]
+    assert all(rate.endswith("%") for rate in column(result_of(notebook, "by_user.head("), "completion"))
     profile = result_of(notebook, "queries.profile(")["text/plain"]
     assert "length_p95" in profile and "created_at" in profile
+
+
+def assert_distributions_read_well(path: Path, notebook: nbformat.NotebookNode) -> None:
+    """01: the tables under the charts read like the CLI: no leftover index, dates, shares, ages in days."""
+    if not path.stem.startswith("01"):
+        return
+    text = "\n".join(
+        out["data"].get(mime, "")
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+        if "data" in out
+        for mime in ("text/plain", "text/html")
+    )  # what the tables say, not the charts' image bytes
+    for raw in ("00:00:00+00:00", "NaN", "<NA>", "NaT", "0 days"):
+        assert raw not in text
+    assert all(share.endswith("%") for share in column(result_of(notebook, "show(counts)"), "share"))
+    per_user = result_of(notebook, "per_user.sort_values(")["text/plain"]
+    assert per_user.splitlines()[0].split()[0] == "user_id"  # no index before it
+    periods = column(result_of(notebook, "created.tail("), "period")
+    assert periods and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", period) for period in periods)
+    ages = dict(line.split(None, 1) for line in result_of(notebook, 'ages["age"]')["text/plain"].splitlines()[1:])
+    assert re.fullmatch(r"[\d,]+", ages["count"]) and re.fullmatch(r"[\d,]+ d \d+ h", ages["max"])
 
 
 def images(notebook: nbformat.NotebookNode) -> int:
@@ -118,6 +166,7 @@ def test_notebook_runs_on_the_embedded_sqlite_demo_database(path: Path, tmp_path
     assert "set DATABASE_URL" in shown and "DATABASE_URL=postgresql://" in shown
     assert_checks_passed(path, notebook, postgresql=False)
     assert_ad_hoc_sql_shown(path, notebook, tasks=demo.DEMO_TASKS)
+    assert_distributions_read_well(path, notebook)
     if path.stem.startswith("01"):
         assert images(notebook) == 4
 
@@ -128,7 +177,7 @@ async def seeded_postgres(
 ) -> tuple[str, str, str]:
     """(DATABASE_URL, DATABASE_POOLED, the status counts table the notebook must show)."""
     await sample.seed(pg_engine, tasks=2_000, users=20, seed=1)
-    expected = repr(await queries.status_counts(pg_engine))
+    expected = repr(show(await queries.status_counts(pg_engine)))
     if request.param == "direct":
         return postgres_server.url, "", expected
     pooled_url: str = request.getfixturevalue("pooled_url")
@@ -162,6 +211,7 @@ def test_notebook_runs_on_postgresql_and_never_shows_the_password(
     assert "demo" not in shown.lower()
     assert_checks_passed(path, notebook, postgresql=True)
     assert_ad_hoc_sql_shown(path, notebook, tasks=2_000)
+    assert_distributions_read_well(path, notebook)
     text = all_output_text(notebook)
     password = make_url(url).password
     assert password
@@ -198,7 +248,7 @@ async def seed_and_replay(pg_engine: AsyncEngine, read_url: str, *, pooled: bool
         await wait_for_replay(pg_engine, reader)
     finally:
         await reader.dispose()
-    return repr(await queries.status_counts(pg_engine))
+    return repr(show(await queries.status_counts(pg_engine)))
 
 
 @pytest.fixture(params=["replica", "replica-pooled"])

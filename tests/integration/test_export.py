@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.integration.tasks import drop_not_null, insert_raw, insert_rows, task_rows
-from todo_data import queries, sample
+from todo_data import TodoDataWarning, queries, sample
 from todo_data.errors import ExportError, InvalidArgumentError
 from todo_data.queries._export import NULL_PARTITION
 
@@ -73,9 +74,11 @@ async def test_values_other_clients_wrote_read_back_as_tasks_frame_reads_them(sc
     await insert_raw(scratch, created_at="infinity", updated_at="-infinity")
     await insert_raw(scratch, created_at=None, status=None, description="no time, no status")
     await insert_raw(scratch, created_at="2025-02-28 23:59:59.999999+00:00", status="archived")
-    expected = await queries.tasks_frame(scratch.engine)
     path = tmp_path / "odd"
-    assert await queries.export_parquet(scratch.engine, path) == 3
+    # PostgreSQL's ±infinity is beyond Arrow's timestamps: read as missing, and said so.
+    with pytest.warns(TodoDataWarning) if scratch.backend == "postgresql" else contextlib.nullcontext():
+        expected = await queries.tasks_frame(scratch.engine)
+        assert await queries.export_parquet(scratch.engine, path) == 3
     assert_same_rows(read_back(path), expected)
     # Rows without a readable created_at (NULL, ±infinity read as NaT) go to Hive's NULL partition.
     assert sorted(p.name for p in path.iterdir()) == ["created_month=2025-02", f"created_month={NULL_PARTITION}"]

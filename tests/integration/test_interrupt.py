@@ -17,50 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import PostgresServer
+from tests.kernels import Kernel, started_kernel
 from todo_data import queries, sample
 
 pytestmark = pytest.mark.postgres
 
 #: What the contract allows between Stop and the statement leaving the server.
 CANCEL_DEADLINE = 2.0
-
-
-class Kernel:
-    """An IPython kernel driven like a notebook front end: execute cells, interrupt them."""
-
-    def __init__(self, manager: KernelManager, client: BlockingKernelClient) -> None:
-        self.manager, self.client = manager, client
-
-    def start(self, code: str) -> str:
-        return str(self.client.execute(code))
-
-    def finish(self, msg_id: str, *, timeout: float = 120) -> list[dict[str, Any]]:
-        """The outputs of a cell (stream, results, errors), once the kernel is idle again."""
-        outputs: list[dict[str, Any]] = []
-        while True:
-            message = self.client.get_iopub_msg(timeout=timeout)
-            if message["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind in {"stream", "execute_result", "display_data", "error"}:
-                outputs.append({"output_type": kind, **content})
-            if kind == "status" and content["execution_state"] == "idle":
-                return outputs
-
-    def run(self, code: str) -> list[dict[str, Any]]:
-        outputs = self.finish(self.start(code))
-        errors = [out for out in outputs if out["output_type"] == "error"]
-        assert errors == [], errors
-        return outputs
-
-    def interrupt(self) -> None:
-        self.manager.interrupt_kernel()  # SIGINT, as JupyterLab's Stop button
 
 
 @pytest.fixture(scope="module", params=["direct", "pooled"])
@@ -77,19 +44,10 @@ def kernel(
         env["DATABASE_URL"] = postgres_server.url
     else:
         env.update(DATABASE_URL=request.getfixturevalue("pooled_url"), DATABASE_POOLED="true")
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env=env, cwd=str(tmp_path_factory.mktemp("kernel")))
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=120)
-        kernel = Kernel(manager, client)
+    with started_kernel(env, tmp_path_factory.mktemp("kernel")) as kernel:
         kernel.run("%load_ext todo_data\nimport todo_data\nfrom todo_data import create_engine, queries")
         kernel.run("engine = create_engine()")
         yield kernel
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 async def poll(condition: Callable[[], Awaitable[bool]], *, within: float) -> bool:
@@ -168,10 +126,12 @@ async def test_stop_cancels_a_blocked_query_on_the_server_and_the_engine_answers
     (error,) = [out for out in outputs if out["output_type"] == "error"]
     assert error["ename"] == ename
     assert error["evalue"].startswith("Interrupted")
+    (line,) = error["traceback"]  # one line, not 45 through asyncpg and asyncio
+    assert f"{ename}\x1b[0m: Interrupted (Stop)" in line
     (answer,) = [out for out in kernel.run("await queries.status_counts(engine)") if "data" in out]
     assert answer["data"]["text/plain"] == expected
     count = next(out for out in kernel.run("%%todo_sql\nSELECT count(*) AS n FROM tasks") if "data" in out)
-    assert count["data"]["text/plain"] == "1 row, 1 column"  # the magic's own engine answers too
+    assert count["data"]["text/plain"].split() == ["1", "row,", "1", "column", "n", "200"]  # the magic's engine too
     assert await idle_in_transaction(pg_engine) == 0  # nothing left half-done in the pool
 
 

@@ -18,6 +18,7 @@ themselves), fall outside every ``since``/``until`` bound and are counted under 
 from __future__ import annotations
 
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.helpers import PostgresServer
 from tests.integration.scratch import Scratch, scratch, scratch_url
 from tests.integration.tasks import CONTRACT_DTYPES, drop_not_null, insert_raw, insert_rows, task_rows
-from todo_data import create_engine, migrations, queries
+from todo_data import TodoDataWarning, create_engine, migrations, queries
 
 __all__ = ["scratch", "scratch_url"]  # fixtures used below
 
@@ -99,21 +100,32 @@ async def test_infinite_timestamps_read_as_nat_and_sort_last(scratch: Scratch) -
     late = await insert_raw(scratch, id=uuid.UUID(int=2), created_at="infinity", updated_at="-infinity")
     early = await insert_raw(scratch, id=uuid.UUID(int=1), created_at="-infinity", updated_at="infinity")
 
-    tasks = await queries.tasks_frame(scratch.engine)
+    if scratch.backend == "postgresql":  # ±infinity is a value Arrow cannot hold: said, not hidden
+        with pytest.warns(TodoDataWarning) as said:
+            tasks = await queries.tasks_frame(scratch.engine)
+        messages = sorted(str(warning.message).split(" (")[0] for warning in said)
+        assert messages == [
+            'column "created_at": 2 values read as missing',
+            'column "updated_at": 2 values read as missing',
+        ]
+    else:
+        tasks = await queries.tasks_frame(scratch.engine)
     assert list(tasks["id"]) == [finite, early, late]  # NaT last, by id among themselves
     assert tasks["created_at"].isna().tolist() == [False, True, True]
     assert tasks["updated_at"].isna().tolist() == [False, True, True]
-    frames = await every_frame(scratch.engine)
-    daily = frames["created_over_time_D"]
-    assert daily["period"].isna().tolist() == [False, True]
-    assert daily["count"].tolist() == [1, 2]
-    assert frames["open_task_ages"]["age"].isna().tolist() == [False, True, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TodoDataWarning)  # asserted above
+        frames = await every_frame(scratch.engine)
+        daily = frames["created_over_time_D"]
+        assert daily["period"].isna().tolist() == [False, True]
+        assert daily["count"].tolist() == [1, 2]
+        assert frames["open_task_ages"]["age"].isna().tolist() == [False, True, True]
 
-    # Outside every bound, as NaT is in pandas.
-    assert list((await queries.tasks_frame(scratch.engine, since="2025-01-01"))["id"]) == [finite]
-    assert list((await queries.tasks_frame(scratch.engine, until="2026-01-01"))["id"]) == [finite]
-    bounded = await every_frame(scratch.engine, since="2000-01-01", until="2100-01-01")
-    assert list(bounded["tasks"]["id"]) == [finite]
+        # Outside every bound, as NaT is in pandas.
+        assert list((await queries.tasks_frame(scratch.engine, since="2025-01-01"))["id"]) == [finite]
+        assert list((await queries.tasks_frame(scratch.engine, until="2026-01-01"))["id"]) == [finite]
+        bounded = await every_frame(scratch.engine, since="2000-01-01", until="2100-01-01")
+        assert list(bounded["tasks"]["id"]) == [finite]
 
 
 # -- NULL where NOT NULL was dropped ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
@@ -21,3 +22,10 @@ def cell(shell: InteractiveShell, sql: str, line: str = "") -> list[dict[str, An
     with capture_output() as captured:
         shell.run_cell_magic("todo_sql", line, sql)
     return [output.data for output in captured.outputs]
+
+
+def completions(shell: InteractiveShell, code: str, cursor: int) -> list[tuple[str, str]]:
+    """What IPython's completer offers at ``cursor`` in ``code`` (as a kernel answers complete_request): text, type."""
+    with provisionalcompleter():
+        found = shell.Completer.completions(code, cursor)
+        return [(completion.text, completion.type) for completion in found]

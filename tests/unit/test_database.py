@@ -204,16 +204,21 @@ async def test_unreachable_host_fails_fast_naming_host_and_database_without_pass
 
 
 async def test_connect_timeout_bounds_a_server_that_never_answers() -> None:
-    # A listening socket that never completes the PostgreSQL handshake.
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    # A listening socket that never completes the PostgreSQL handshake. Its writers are
+    # kept: Python 3.13 closes a StreamWriter that is garbage-collected, which would end
+    # the connection (a reset, not a silence) before the timeout is reached.
+    writers: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: writers.append(w), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    engine = create_engine(f"postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=0.5&sslmode=disable")
+    engine = create_engine(f"postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=1&sslmode=disable")
     try:
         with pytest.raises(DatabaseConnectionError, match="timed out"):
             async with connect(engine):
                 pass
     finally:
         await engine.dispose()
+        for writer in writers:
+            writer.close()
         server.close()
 
 

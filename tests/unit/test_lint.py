@@ -34,8 +34,8 @@ CASES: dict[str, tuple[str, str]] = {
         + 'op.execute("ALTER TABLE tasks ADD CONSTRAINT uq_tasks_title_2 UNIQUE USING INDEX ix_tasks_title_u")',
     ),
     "alter_column_type": (
-        'op.alter_column("tasks", "title", type_=sa.String(300))',
-        'op.add_column("tasks", sa.Column("title_v2", sa.String(300), nullable=True))',
+        'op.alter_column("tasks", "title", type_=sa.String(300))',  # text to varchar(300): a rewrite
+        'op.add_column("tasks", sa.Column("title_v2", sa.Text(), nullable=True))',
     ),
     "add_column_volatile_default": (
         'op.add_column("tasks", sa.Column("token", sa.Uuid(), server_default=sa.text("gen_random_uuid()")))',
@@ -89,7 +89,7 @@ def test_each_rule_is_caught_and_its_safe_twin_is_not(rule: str, findings: tuple
 
 def test_findings_say_what_breaks_and_how_serious(findings: tuple[Path, pd.DataFrame]) -> None:
     _, frame = findings
-    assert list(frame.columns) == ["revision", "statement", "rule", "severity", "message"]
+    assert list(frame.columns) == list(migrations.LINT_COLUMNS)
     severity = dict(zip(frame["rule"], frame["severity"], strict=True))
     warnings = {"set_not_null", "drop_column", "drop_table", "rename"}
     assert {rule for rule, level in severity.items() if level == "warning"} == warnings
@@ -100,7 +100,51 @@ def test_findings_say_what_breaks_and_how_serious(findings: tuple[Path, pd.DataF
     )
     assert "ACCESS EXCLUSIVE lock on tasks" in by_rule.loc["alter_column_type", "message"]
     assert "gen_random_uuid()" in by_rule.loc["add_column_volatile_default", "message"]
-    assert "autocommit_block" in by_rule.loc["concurrently_in_transaction", "message"]
+    assert "autocommit_block" in by_rule.loc["concurrently_in_transaction", "fix"]
+    assert by_rule.loc["alter_column_type", "squawk"] == "changing-column-type"
+
+
+def test_a_finding_points_at_the_op_call_in_the_revision_file(findings: tuple[Path, pd.DataFrame]) -> None:
+    directory, frame = findings
+    row = frame.set_index("rule").loc["create_index_without_concurrently"]
+    path = Path(row["file"])
+    assert path.parent == directory / "versions"
+    line = path.read_text().splitlines()[row["line"] - 1]
+    assert line.strip().startswith("op.create_index(") and row["column"] == line.index("op") + 1
+
+
+def test_a_python_comment_suppresses_with_a_reason_and_an_unused_one_warns(tmp_path: Path) -> None:
+    body = """
+        # todo-data: ignore drop_table -- projects moved to the labels service in 0003
+        op.drop_table("projects")
+        op.drop_table("labels")  # todo-data: ignore drop_column -- wrong rule
+        op.drop_table("notes")  # todo-data: ignore drop_table
+    """
+    frame = migrations.lint(script_location=make_scripts(tmp_path / "scripts", Revision("0002", body)))
+    rows = frame[["line", "rule", "table"]].values.tolist()
+    assert [rule for _, rule, _ in rows] == ["invalid_suppression", "unused_suppression", "drop_table", "drop_table"]
+    assert {table for _, rule, table in rows if rule == "drop_table"} == {"labels", "notes"}
+
+
+def test_what_earlier_revisions_built_is_known_to_later_ones(tmp_path: Path) -> None:
+    scripts = make_scripts(
+        tmp_path / "scripts",
+        Revision("0002", 'op.add_column("tasks", sa.Column("label", sa.String(50)))'),
+        Revision("0003", 'op.alter_column("tasks", "label", type_=sa.String(80))'),  # longer: no rewrite
+        Revision("0004", 'op.alter_column("tasks", "label", type_=sa.Text())'),  # no rewrite either
+        Revision("0005", 'op.alter_column("tasks", "label", type_=sa.String(10))'),  # shorter: a rewrite
+        Revision(
+            "0006",
+            'op.create_check_constraint("label_nn", "tasks", "label IS NOT NULL", postgresql_not_valid=True)',
+        ),
+        Revision("0007", 'op.execute("ALTER TABLE tasks VALIDATE CONSTRAINT ck_tasks_label_nn")'),
+        Revision("0008", 'op.alter_column("tasks", "label", nullable=False)'),
+    )
+    frame = migrations.lint(script_location=scripts)
+    assert frame[["revision", "rule"]].values.tolist() == [["0005", "alter_column_type"]]
+    assert "text to varchar(10) is not binary-compatible" in frame["message"].iloc[0]
+    old = migrations.lint(script_location=scripts, postgres_version=11)
+    assert old[["revision", "rule"]].values.tolist() == [["0005", "alter_column_type"], ["0008", "set_not_null"]]
 
 
 def test_a_table_created_in_the_same_revision_is_exempt(tmp_path: Path) -> None:

@@ -59,18 +59,28 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 
 def test_every_error_derives_from_todo_data_error_and_is_exported() -> None:
+    """Every public exception of every module (not only errors.py), as httpx tests its exports."""
+    import importlib
     import inspect
+    import pkgutil
 
     from todo_data import errors
-    from todo_data.queries._pgcopy import CopyFormatError
 
-    members = [value for _, value in inspect.getmembers(errors, inspect.isclass) if issubclass(value, Exception)]
-    classes = [cls for cls in members if not issubclass(cls, Warning)]
-    assert {cls.__name__ for cls in classes} >= {"DatabaseOperationError", "QueryError", "MissingExtraError"}
-    for cls in classes:
-        assert issubclass(cls, errors.TodoDataError)
-    for cls in members:  # the warnings too (TodoDataWarning)
-        assert getattr(todo_data, cls.__name__) is cls, f"{cls.__name__} is not exported from todo_data"
+    defined = [
+        cls
+        for info in pkgutil.walk_packages(todo_data.__path__, "todo_data.")
+        for _, cls in inspect.getmembers(importlib.import_module(info.name), inspect.isclass)
+        if issubclass(cls, BaseException) and cls.__module__ == info.name and not cls.__name__.startswith("_")
+    ]
+    names = {cls.__name__ for cls in defined}
+    assert names >= {"DatabaseOperationError", "QueryError", "MissingExtraError", "CopyFormatError", "TodoDataWarning"}
+    for cls in defined:
+        assert getattr(todo_data, cls.__name__) is cls, (
+            f"{cls.__module__}.{cls.__name__} is not exported from todo_data"
+        )
+        assert cls.__name__ in todo_data.__all__
+        if not issubclass(cls, Warning):
+            assert issubclass(cls, errors.TodoDataError), f"{cls.__name__} does not derive from TodoDataError"
     # The binary COPY decoder's own error joins the tree, and what a query raises catches it.
-    assert issubclass(CopyFormatError, errors.DatabaseOperationError)
+    assert issubclass(errors.CopyFormatError, errors.DatabaseOperationError)
     assert issubclass(errors.QueryError, errors.DatabaseOperationError)

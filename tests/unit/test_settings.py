@@ -211,7 +211,7 @@ def test_a_bad_value_in_dotenv_names_the_file(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(SettingsError) as exc:
         _ = get_settings().database_url
     message = str(exc.value)
-    assert f"DATABASE_URL (from {project / '.env'})" in message and "port is not a number" in message
+    assert f"DATABASE_URL (from {project / '.env'})" in message and 'invalid integer value "port"' in message
     assert "hunter2" not in message
 
 

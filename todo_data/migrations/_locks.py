@@ -89,7 +89,7 @@ async def _direct(source: Source) -> AsyncIterator[Source]:
     read_only = bool(engine_of(source).get_execution_options().get("postgresql_readonly"))
     # A URL derived from the pooled one has lost its query (sslmode …): carry the pooled
     # engine's connect settings over; DATABASE_DIRECT_URL's own parameters win otherwise.
-    connect_args = {} if url.query else dict(target.connect_args)
+    connect_args = {} if isinstance(url, str) or url.query else dict(target.connect_args)
     engine = create_engine(url, read_only=read_only, pooled=False, poolclass=NullPool, connect_args=connect_args)
     try:
         yield engine

@@ -40,7 +40,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from todo_data.errors import DatabaseOperationError
+from todo_data.errors import CopyFormatError as CopyFormatError
 
 
 class Kind(Enum):
@@ -134,10 +134,6 @@ _SEARCH_BLOCK: Final = 1 << 18
 _WINDOW: Final = 1 << 30
 # Each byte as its two lowercase hex digits, read as one little-endian uint16.
 _HEX_PAIRS: Final = np.array([ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], dtype="<u2")
-
-
-class CopyFormatError(DatabaseOperationError):
-    """The bytes are not the binary COPY stream the query was wrapped to produce."""
 
 
 @dataclass

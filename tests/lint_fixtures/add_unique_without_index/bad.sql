@@ -1,0 +1,4 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+ALTER TABLE tasks ADD CONSTRAINT uq_tasks_title UNIQUE (title);
+ALTER TABLE tasks ADD COLUMN code text UNIQUE;

@@ -1,0 +1,5 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+BEGIN;
+CREATE INDEX CONCURRENTLY ix_tasks_title ON tasks (title);
+COMMIT;

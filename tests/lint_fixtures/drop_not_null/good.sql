@@ -1,0 +1,4 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);
+ALTER TABLE notes ALTER COLUMN body DROP NOT NULL;

@@ -1,0 +1,2 @@
+SET statement_timeout = '60s';
+ALTER TABLE tasks ADD COLUMN note text;

@@ -1,0 +1,3 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+CREATE TABLE projects (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, rank smallint);

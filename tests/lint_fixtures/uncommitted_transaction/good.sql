@@ -1,0 +1,5 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+BEGIN;
+ALTER TABLE tasks ADD COLUMN note text;
+COMMIT;

@@ -1,0 +1,4 @@
+SET lock_timeout = '2s';
+SET statement_timeout = '60s';
+-- squawk-ignore ban-drop-table
+ALTER TABLE tasks ADD COLUMN note text;
