@@ -27,10 +27,11 @@ class Revision:
 
 
 def make_scripts(directory: Path, *revisions: Revision) -> Path:
-    """A script directory: the project's env.py and revision 0001, then ``revisions`` in order."""
+    """A script directory: the project's env.py, template and revision 0001, then ``revisions`` in order."""
     versions = directory / "versions"
     versions.mkdir(parents=True)
     shutil.copy(PROJECT / "env.py", directory / "env.py")
+    shutil.copy(PROJECT / "script.py.mako", directory / "script.py.mako")
     shutil.copy(next((PROJECT / "versions").glob(f"{FIRST}_*.py")), versions)
     previous = FIRST
     for revision in revisions:

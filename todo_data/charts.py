@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from todo_data.errors import MissingExtraError
 from todo_data.models import TaskStatus
 from todo_data.queries import PER_USER_FIXED_COLUMNS
 
@@ -42,7 +43,13 @@ def _label(value: object) -> str:
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError(
+            "charts need matplotlib, which comes with the notebooks extra: pip install 'todo-data[notebooks]' "
+            "(or uv sync --extra notebooks)"
+        ) from None
 
     _, new = plt.subplots(figsize=figsize)
     return new

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from todo_data import migrations, rules
 from todo_data._args import StepProgress
 from todo_data.database import Source, connect, describe, located, operation, require_primary
-from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message
+from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message, hint
 from todo_data.models import Task
 from todo_data.replication import replication as replication
 from todo_data.rules import EXISTING_VALUE, STRIPPED, TABLE_NAME, Rule, require_tasks_table, strip_sql
@@ -242,8 +242,9 @@ async def _try(conn: AsyncConnection, attempt: _Probe, source: Source) -> tuple[
     except DBAPIError as exc:
         raise InvalidArgumentError(
             f"Cannot probe the constraints of {describe(source)}: the database refused a test write "
-            f"for another reason ({driver_message(exc)}). probe() needs a role that may INSERT into {TABLE_NAME} "
-            "and an engine without read_only=True; every write it makes is rolled back."
+            f"for another reason ({driver_message(exc)}). {hint('probe()', 'The probe')} needs a role that may "
+            f"INSERT into {TABLE_NAME}{hint(' and an engine without read_only=True', '')}; every write it makes is "
+            "rolled back."
         ) from None
     finally:
         await savepoint.rollback()
@@ -394,7 +395,7 @@ async def verify(source: Source, *, progress: Progress | None = None) -> Verific
 
     step("drift")
     drift = await migrations.drift(source)
-    changes = [f"{row.operation} {row.name}" for row in drift.itertuples()]
+    changes = [str(row.detail) for row in drift.itertuples()]
     rows.append({"check": "drift", "ok": drift.empty, "detail": "; ".join(changes) or "the schema matches the model"})
 
     step("probe")
@@ -441,8 +442,8 @@ def _revision_detail(revision: str | None, expected: str) -> str:
     if revision == expected:
         return f"at head ({expected})"
     if revision is None:
-        return f"never migrated: run migrations.upgrade to reach {expected}"
-    return f"at {revision}, head is {expected}: run migrations.upgrade"
+        return f"never migrated: run {hint('migrations.upgrade', '`todo-data migrate`')} to reach {expected}"
+    return f"at {revision}, head is {expected}: run {hint('migrations.upgrade', '`todo-data migrate`')}"
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -1,23 +1,26 @@
 """The ``todo-data`` command: a thin shell over the library.
 
 Every failure is printed as one line naming the database (never the password) and exits
-with status 1; ``--debug`` shows the traceback instead.
+with status 1; ``--debug`` shows the traceback instead. A bad option value is a usage
+error, as Typer's own are: exit 2, naming the option. While the command runs a library
+call, the library's hints name the command's options (``--lock-timeout``), not the
+function's arguments (``lock_timeout=``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from todo_data import demo as demo_db  # light: its own imports wait until a database is opened
 from todo_data._args import CountProgress
-from todo_data.errors import TodoDataError
+from todo_data.errors import InvalidArgumentError, TodoDataError, on_the_command_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +66,8 @@ class Invocation:
     debug: bool = False
     #: ``todo-data migrate --database-url URL SUBCOMMAND``: the subcommand's default.
     migrate_url: str | None = None
+    #: ``todo-data migrate --lock-timeout S SUBCOMMAND``: the subcommand's default.
+    lock_timeout: float | None = None
 
 
 def _invocation(ctx: typer.Context) -> Invocation:
@@ -74,7 +79,9 @@ def _invocation(ctx: typer.Context) -> Invocation:
 def console() -> Console:
     from rich.console import Console
 
-    return Console()
+    # No markup: paths, revision messages and stored values are printed as they are
+    # ("out[2025]" is a folder, not a style).
+    return Console(markup=False)
 
 
 @cache
@@ -87,9 +94,61 @@ def errors() -> Console:
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
-        "--database-url", help="Database URL (default: DATABASE_URL from the environment or the nearest .env)."
+        "--database-url",
+        metavar="TEXT",
+        help="Database URL (default: DATABASE_URL from the environment or the nearest .env).",
     ),
 ]
+
+
+def _checked(check: Callable[[T], object], python_name: str) -> Callable[[T | None], T | None]:
+    """An option callback: the library's own check of the value, its refusal a usage error naming the option.
+
+    The library names its argument (``since must be …``); the command names the option,
+    so the argument's name is left out of the message Typer prefixes with the option's.
+    """
+
+    def callback(value: T | None) -> T | None:
+        if value is None:
+            return value
+        try:
+            # A repeatable option's values are checked one by one.
+            for each in value if isinstance(value, list) else [value]:
+                check(each)
+        except InvalidArgumentError as exc:
+            raise typer.BadParameter(str(exc).removeprefix(f"{python_name} ")) from None
+        return value
+
+    return callback
+
+
+def _lock_timeout_is_valid(seconds: float) -> None:
+    from todo_data.migrations import lock_timeout_ms
+
+    lock_timeout_ms(seconds)
+
+
+def _time_bound_is_valid(name: str) -> Callable[[str], object]:
+    def check(value: str) -> object:
+        from todo_data.queries._filters import time_bound
+
+        return time_bound(name, value)
+
+    return check
+
+
+def _message_is_valid(message: str) -> None:
+    from todo_data.migrations import revision_message
+
+    revision_message(message)
+
+
+def _non_blank(name: str) -> Callable[[str], object]:
+    def check(value: str) -> None:
+        if not value.strip():
+            raise InvalidArgumentError(f"{name} must be non-blank text, not {value!r}")
+
+    return check
 
 
 @app.callback()
@@ -107,7 +166,8 @@ def _fail(message: str) -> typer.Exit:
 def _quietly(ctx: typer.Context, call: Callable[[], T]) -> T:
     """A library call that needs no database, its failure one line (a traceback with --debug)."""
     try:
-        return call()
+        with on_the_command_line():
+            return call()
     except TodoDataError as exc:
         if _invocation(ctx).debug:
             raise
@@ -115,12 +175,20 @@ def _quietly(ctx: typer.Context, call: Callable[[], T]) -> T:
 
 
 def _on_engine(
-    ctx: typer.Context, make: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None, *, read: bool = False
+    ctx: typer.Context,
+    make: Callable[[AsyncEngine], Awaitable[T]],
+    database_url: str | None,
+    *,
+    read: bool = False,
+    refuse_a_missing_file: bool = True,
 ) -> T:
     """One library call on a fresh engine, awaited to the end; every failure one line.
 
     ``read=True``: a read-only engine that, without ``--database-url``, reads the read
-    replica (``DATABASE_READ_URL``) when one is configured.
+    replica (``DATABASE_READ_URL``) when one is configured. A SQLite file that does not
+    exist is refused before it is opened (which would create it) unless
+    ``refuse_a_missing_file=False``: the commands that migrate or seed may make one, the
+    reads never do.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -135,12 +203,15 @@ def _on_engine(
         nonlocal engine
         engine = create_read_engine(database_url) if read else create_engine(database_url)
         try:
+            if refuse_a_missing_file and _missing_sqlite_file(engine):
+                raise _missing_file_error(engine)
             return await make(engine)
         finally:
             await engine.dispose()
 
     try:
-        return run(body())
+        with on_the_command_line():
+            return run(body())
     except (TodoDataError, SQLAlchemyError, OSError) as exc:
         if _invocation(ctx).debug:
             raise
@@ -151,6 +222,26 @@ def _on_engine(
             message = str(exc)
             raise _fail(message if where in message else f"{where}: {message}") from None
         raise _fail(f"{where}: {scrub(driver_message(exc), engine.url.password)}") from None
+
+
+def _missing_sqlite_file(engine: AsyncEngine) -> bool:
+    """True when the engine's SQLite file does not exist (opening it would create it)."""
+    from todo_data.database import about
+
+    location = about(engine).location
+    return location is not None and location != ":memory:" and not Path(location).exists()
+
+
+def _missing_file_error(engine: AsyncEngine) -> TodoDataError:
+    from todo_data.database import about, describe
+    from todo_data.errors import SchemaNotReadyError
+
+    location = about(engine).location
+    where = "" if location == engine.url.database else f" ({location})"
+    return SchemaNotReadyError(
+        f"{describe(engine)} does not exist{where}, and a read creates nothing: check the path, or create and "
+        "migrate it with `todo-data migrate`"
+    )
 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:
@@ -205,12 +296,20 @@ def _print_report(status: pd.DataFrame, per_user: pd.DataFrame, *, top: int) -> 
     console().print(_table(status, title="Tasks by status"))
     busiest = per_user.sort_values(["total", "user_id"], ascending=[False, True]).head(top)
     console().print(_table(busiest, title=f"Tasks per user (top {len(busiest)} of {len(per_user)})"))
+    if per_user.empty:
+        console().print("No tasks yet: the tasks table is empty.", highlight=False)
 
 
 async def _report_frames(engine: AsyncEngine) -> tuple[pd.DataFrame, pd.DataFrame]:
     from todo_data import queries
 
     return await queries.status_counts(engine), await queries.tasks_per_user(engine)
+
+
+async def _described_report(engine: AsyncEngine) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    from todo_data.database import about
+
+    return (about(engine).summary, *await _report_frames(engine))
 
 
 @app.command()
@@ -220,11 +319,12 @@ def demo(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="TEXT",
             help="Database to demo on (default: the embedded SQLite file todo_data.db, never DATABASE_URL).",
         ),
     ] = None,
     tasks: Annotated[
-        int, typer.Option(min=1, help="Sample tasks to add when the database is empty.")
+        int, typer.Option(min=1, metavar="INTEGER", help="Sample tasks to add when the database is empty.")
     ] = demo_db.DEMO_TASKS,
 ) -> None:
     """Migrate the embedded SQLite database, seed it when empty and print a short report.
@@ -243,7 +343,7 @@ def demo(
 
     with _progress("Seeding") as progress:
         added, status, per_user, where = _on_engine(
-            ctx, partial(body, progress=progress), database_url or DEFAULT_DATABASE_URL
+            ctx, partial(body, progress=progress), database_url or DEFAULT_DATABASE_URL, refuse_a_missing_file=False
         )
     if added:
         console().print(f"{where}: added {added:,} sample tasks.", highlight=False)
@@ -256,6 +356,8 @@ LockTimeout = Annotated[
     float | None,
     typer.Option(
         "--lock-timeout",
+        metavar="SECONDS",
+        callback=_checked(_lock_timeout_is_valid, "lock_timeout"),
         help="Seconds to wait for each lock (PostgreSQL) before retrying; 0 waits as long as it takes "
         "(default: DATABASE_LOCK_TIMEOUT, else 5).",
     ),
@@ -266,6 +368,7 @@ LockTimeout = Annotated[
 def migrate(ctx: typer.Context, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
     """Upgrade to the newest revision when no subcommand is given."""
     _invocation(ctx).migrate_url = database_url
+    _invocation(ctx).lock_timeout = lock_timeout
     if ctx.invoked_subcommand is None:
         up(ctx, "head", database_url, lock_timeout)
 
@@ -274,34 +377,56 @@ def _url(ctx: typer.Context, database_url: str | None) -> str | None:
     return database_url or _invocation(ctx).migrate_url
 
 
+def _said(message: str) -> None:
+    """A migration's progress line (a lock it waits for), printed as it happens."""
+    console().print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 @migrate_app.command()
 def up(
-    ctx: typer.Context, revision: str = "head", database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(metavar="[REV]", help="The revision to reach (default: head).")] = "head",
+    database_url: DatabaseUrl = None,
+    lock_timeout: LockTimeout = None,
 ) -> None:
-    """Upgrade to REVISION (default: head). Example: todo-data migrate up --lock-timeout 2"""
+    """Upgrade to REV (default: head), saying which lock it waits for. Example: todo-data migrate up 0002"""
     from todo_data import migrations
 
-    def body(engine: AsyncEngine) -> Awaitable[str | None]:
-        return migrations.upgrade(engine, revision, lock_timeout=lock_timeout)
+    seconds = lock_timeout if lock_timeout is not None else _invocation(ctx).lock_timeout
 
-    new = _on_engine(ctx, body, _url(ctx, database_url))
+    def body(engine: AsyncEngine) -> Awaitable[str | None]:
+        return migrations.upgrade(engine, revision, lock_timeout=seconds, progress=_said)
+
+    new = _on_engine(ctx, body, _url(ctx, database_url), refuse_a_missing_file=False)
     console().print(f"Database is at revision {new}.", highlight=False)
 
 
 @migrate_app.command()
-def down(ctx: typer.Context, revision: str, database_url: DatabaseUrl = None, lock_timeout: LockTimeout = None) -> None:
-    """Downgrade to REVISION ("base" removes every table). Example: todo-data migrate down base"""
+def down(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(metavar="REV", help='The revision to reach ("base": no tables).')],
+    database_url: DatabaseUrl = None,
+    lock_timeout: LockTimeout = None,
+) -> None:
+    """Downgrade to REV ("base" removes every table). Example: todo-data migrate down base"""
     from todo_data import migrations
 
-    new = _on_engine(
-        ctx, lambda e: migrations.downgrade(e, revision, lock_timeout=lock_timeout), _url(ctx, database_url)
-    )
+    seconds = lock_timeout if lock_timeout is not None else _invocation(ctx).lock_timeout
+
+    def body(engine: AsyncEngine) -> Awaitable[str | None]:
+        return migrations.downgrade(engine, revision, lock_timeout=seconds, progress=_said)
+
+    new = _on_engine(ctx, body, _url(ctx, database_url))
     console().print(f"Database is at revision {new or 'base (no tables)'}.", highlight=False)
 
 
 ScriptLocation = Annotated[
     Path | None,
-    typer.Option("--script-location", help="Another Alembic script directory (default: the project's migrations)."),
+    typer.Option(
+        "--script-location",
+        metavar="PATH",
+        help="Another Alembic script directory (default: the project's migrations).",
+    ),
 ]
 
 
@@ -391,25 +516,102 @@ def _print_findings(findings: pd.DataFrame, *, by_file: bool) -> None:
 
 
 @migrate_app.command()
-def trace(
+def new(
     ctx: typer.Context,
-    revision: Annotated[str, typer.Argument(help="The last revision to run (default: head).")] = "head",
+    message: Annotated[
+        str,
+        typer.Argument(
+            metavar="MESSAGE",
+            callback=_checked(_message_is_valid, "message"),
+            help='What the revision does, e.g. "add priority".',
+        ),
+    ],
     database_url: DatabaseUrl = None,
-    rows: Annotated[int, typer.Option(min=0, help="Sample rows seeded once the tasks table exists.")] = 10_000,
     script_location: ScriptLocation = None,
 ) -> None:
-    """Run the revisions up to REVISION on a scratch database beside the given one; show each statement's locks.
+    """Write the next revision (0003, 0004 …) from the model's changes, then lint it at once.
+
+    Alembic's autogenerate compares the model (models.py) with the scripts' head, on a
+    scratch database beside --database-url (default: DATABASE_URL), which is never
+    touched. What autogenerate does not write (CHECK constraints, triggers) is listed, to
+    add by hand. Exits 1 when the new revision's lint finds an error: fix it before it
+    runs on a busy table. Example: todo-data migrate new "add priority"
+    """
+    from todo_data import migrations
+    from todo_data.settings import get_settings
+
+    url = _url(ctx, database_url) or _quietly(ctx, lambda: get_settings().database_url)
+    written = _on_engine(
+        ctx,
+        lambda _engine: migrations.new_revision(url, message, script_location=script_location),
+        url,
+        refuse_a_missing_file=False,  # the engine is never opened: the revision is made on a scratch database
+    )
+    shown = _relative(written.path)
+    if written.empty:
+        console().print(
+            f"Wrote {written.revision} ({shown}): the model has nothing the scripts lack, so upgrade() is empty: "
+            "write it by hand.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console().print(
+            f"Wrote {written.revision} ({shown}) from the model's changes.", highlight=False, soft_wrap=True
+        )
+    for row in written.missing.itertuples():
+        console().print(str(row.detail), markup=False, highlight=False, soft_wrap=True)
+    location = script_location if script_location is not None else written.path.parent.parent
+    findings = _quietly(ctx, lambda: migrations.lint(script_location=location))
+    findings = findings[findings["revision"] == written.revision]
+    for row in findings.itertuples():
+        line = f"{row.revision} {row.severity} {row.rule}: {_shortened(str(row.statement))} -- {row.message}"
+        console().print(line, markup=False, highlight=False, soft_wrap=True)
+    failed = int((findings["severity"] == "error").sum())
+    console().print(
+        f"Lint of {written.revision}: {_count(failed, 'error')}, {_count(len(findings) - failed, 'warning')}.",
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _relative(path: Path) -> str:
+    """``path`` from the working directory when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@migrate_app.command()
+def trace(
+    ctx: typer.Context,
+    revision: Annotated[
+        str, typer.Argument(metavar="[REV]", help="The last revision to run (default: head).")
+    ] = "head",
+    database_url: DatabaseUrl = None,
+    rows: Annotated[
+        int, typer.Option(min=0, metavar="INTEGER", help="Sample rows seeded once the tasks table exists.")
+    ] = 10_000,
+    script_location: ScriptLocation = None,
+) -> None:
+    """Run the revisions up to REV on a scratch database beside the given one; show each statement's locks.
 
     Lock modes are PostgreSQL's (AccessExclusiveLock blocks even reads until the revision
-    commits); "rewritten" means the table or index was copied. The given database is
-    never migrated. Example: todo-data migrate trace --database-url "$DATABASE_URL"
+    commits); "already held" names the locks an earlier statement of the revision took,
+    under which this one runs; "REWRITTEN" means the table or index was copied. The given
+    database is never migrated. Example: todo-data migrate trace --database-url "$DATABASE_URL"
     """
     from todo_data import migrations
     from todo_data.settings import get_settings
 
     url = _url(ctx, database_url) or _quietly(ctx, lambda: get_settings().database_url)
     frame = _on_engine(
-        ctx, lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location), url
+        ctx,
+        lambda _engine: migrations.trace(url, revision, rows=rows, script_location=script_location),
+        url,
+        refuse_a_missing_file=False,  # the engine is never opened: the trace runs on a scratch database
     )
     if frame["revision"].isna().all():  # SQLite: the one row says why there is nothing to trace
         console().print(frame["statement"].iloc[0], highlight=False, soft_wrap=True)
@@ -417,13 +619,24 @@ def trace(
     heading = f"Locks each statement took, revisions up to {revision} (held until its revision commits):"
     console().print(heading, highlight=False, soft_wrap=True)
     for row in frame.to_dict("records"):
-        relation, locks = row["relation"], row["locks"]
-        taken = f"{relation}: {locks or 'no new lock'}" if isinstance(relation, str) else "no lock"
+        taken = _locks_taken(row)
         if row["rewritten"]:
             taken += ", REWRITTEN"
         milliseconds = row["duration"].total_seconds() * 1000
         line = f"{row['revision']} {milliseconds:8.1f} ms  {taken}  | {_shortened(str(row['statement']))}"
         console().print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _locks_taken(row: dict[Hashable, Any]) -> str:
+    """``tasks: ShareLock (already held: AccessExclusiveLock)``, ``tasks: already held: …`` or ``no lock``."""
+    relation, locks, held = row["relation"], row["locks"], row["held"]
+    if not isinstance(relation, str):
+        return "no lock"
+    if locks and held:
+        return f"{relation}: {locks} (already held: {held})"
+    if held:
+        return f"{relation}: already held: {held}"
+    return f"{relation}: {locks or 'no new lock'}"
 
 
 def _count(number: int, noun: str) -> str:
@@ -439,10 +652,16 @@ def current(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Print the database's revision and the newest one. Example: todo-data migrate current"""
     from todo_data import migrations
 
-    revision = _on_engine(ctx, migrations.current, _url(ctx, database_url))
+    async def body(engine: AsyncEngine) -> tuple[str | None, bool]:
+        if _missing_sqlite_file(engine):  # never migrated, and reading it must not create it
+            return None, True
+        return await migrations.current(engine), False
+
+    revision, missing = _on_engine(ctx, body, _url(ctx, database_url), refuse_a_missing_file=False)
     head = _quietly(ctx, migrations.head)
     state = "up to date" if revision == head else "behind: run `todo-data migrate up`"
-    console().print(f"current: {revision or 'none (never migrated)'}  head: {head}  ({state})", highlight=False)
+    never = "none (the SQLite file does not exist yet)" if missing else "none (never migrated)"
+    console().print(f"current: {revision or never}  head: {head}  ({state})", highlight=False)
 
 
 @migrate_app.command()
@@ -457,9 +676,11 @@ def history(ctx: typer.Context) -> None:
 def seed(
     ctx: typer.Context,
     database_url: DatabaseUrl = None,
-    tasks: Annotated[int, typer.Option(min=1, help="How many tasks to add.")] = 10_000,
-    users: Annotated[int, typer.Option(min=1, help="Across how many users.")] = 50,
-    seed_: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same tasks.")] = 0,
+    tasks: Annotated[int, typer.Option(min=1, metavar="INTEGER", help="How many tasks to add.")] = 10_000,
+    users: Annotated[int, typer.Option(min=1, metavar="INTEGER", help="Across how many users.")] = 50,
+    seed_: Annotated[
+        int, typer.Option("--seed", metavar="INTEGER", help="Random seed: the same seed gives the same tasks.")
+    ] = 0,
 ) -> None:
     """Add deterministic sample tasks (migrating an empty database first).
 
@@ -473,7 +694,7 @@ def seed(
         return await sample.seed(engine, tasks=tasks, users=users, seed=seed_, progress=progress)
 
     with _progress("Seeding") as progress:
-        added = _on_engine(ctx, partial(body, progress=progress), database_url)
+        added = _on_engine(ctx, partial(body, progress=progress), database_url, refuse_a_missing_file=False)
     console().print(f"Added {added:,} tasks.", highlight=False)
 
 
@@ -481,13 +702,15 @@ def seed(
 def report(
     ctx: typer.Context,
     database_url: DatabaseUrl = None,
-    top: Annotated[int, typer.Option(min=1, help="How many users to list.")] = 20,
+    top: Annotated[int, typer.Option(min=1, metavar="INTEGER", help="How many users to list.")] = 20,
 ) -> None:
-    """Print tasks by status, then tasks per user (from DATABASE_READ_URL, the read replica, when set).
+    """Print the database it read, then tasks by status and tasks per user.
 
+    Reads DATABASE_READ_URL (the read replica) when it is set, else DATABASE_URL.
     Example: todo-data report --top 10
     """
-    status, per_user = _on_engine(ctx, _report_frames, database_url, read=True)
+    where, status, per_user = _on_engine(ctx, _described_report, database_url, read=True)
+    console().print(f"Report of {where}", highlight=False, soft_wrap=True)
     _print_report(status, per_user, top=top)
 
 
@@ -513,16 +736,52 @@ def verify(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
 @app.command()
 def export(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="The dataset directory to create (refused if it exists).")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The dataset directory to create (refused if it exists).")
+    ],
     database_url: DatabaseUrl = None,
-    user_id: Annotated[str | None, typer.Option("--user-id", help="Only this user's tasks.")] = None,
-    status: Annotated[
-        list[str] | None, typer.Option("--status", help="Only tasks with this status (repeat for several).")
+    user_id: Annotated[
+        str | None,
+        typer.Option(
+            "--user-id",
+            metavar="TEXT",
+            callback=_checked(_non_blank("user_id"), "user_id"),
+            help="Only this user's tasks.",
+        ),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Created at or after (ISO 8601 date or datetime, UTC).")] = None,
-    until: Annotated[str | None, typer.Option(help="Created before (ISO 8601 date or datetime, UTC).")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="TEXT",
+            callback=_checked(_non_blank("status"), "status"),
+            help="Only tasks with this status (repeat for several).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            callback=_checked(_time_bound_is_valid("since"), "since"),
+            help="Created at or after (ISO 8601 date or datetime, UTC).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            callback=_checked(_time_bound_is_valid("until"), "until"),
+            help="Created before (ISO 8601 date or datetime, UTC).",
+        ),
+    ] = None,
     partition_by: Annotated[
-        str, typer.Option("--partition-by", help='"month" (created_month=YYYY-MM/ directories) or "none".')
+        str,
+        typer.Option(
+            "--partition-by",
+            metavar="[month|none]",
+            callback=_checked(_partitioning_is_valid, "partition_by"),
+            help='"month" (created_month=YYYY-MM/ directories) or "none".',
+        ),
     ] = "month",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace PATH once the new dataset is complete.")
@@ -538,9 +797,7 @@ def export(
     """
     from todo_data import queries
 
-    choices: dict[str, PartitionBy] = {"month": "month", "none": None}
-    if partition_by not in choices:
-        raise _fail(f'--partition-by must be "month" or "none", not {partition_by!r}')
+    choices = _PARTITIONINGS
 
     def body(engine: AsyncEngine, progress: CountProgress) -> Awaitable[int]:
         return queries.export_parquet(
@@ -557,7 +814,60 @@ def export(
 
     with _progress("Exporting") as progress:
         rows = _on_engine(ctx, partial(body, progress=progress), database_url, read=True)
-    console().print(f"Exported {rows:,} tasks to {path}.", highlight=False)
+    if rows:
+        console().print(f"Exported {rows:,} tasks to {path}.", highlight=False)
+        return
+    asked = [
+        f"{name} {value}"
+        for name, value in (
+            ("--user-id", user_id),
+            ("--status", ", ".join(status or [])),
+            ("--since", since),
+            ("--until", until),
+        )
+        if value
+    ]
+    which = f"matched {' '.join(asked)}" if asked else "is in the database"
+    console().print(
+        f"No task {which}: {path} holds an empty dataset (the schema, no rows).", highlight=False, soft_wrap=True
+    )
+
+
+_PARTITIONINGS: dict[str, PartitionBy] = {"month": "month", "none": None}
+
+
+def _partitioning_is_valid(value: str) -> None:
+    if value not in _PARTITIONINGS:
+        raise InvalidArgumentError(f'must be "month" or "none", not {value!r}')
+
+
+@app.command()
+def notebooks(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The folder to copy them into (created when missing).")
+    ] = Path("notebooks"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace notebooks already in DIR.")] = False,
+) -> None:
+    """Copy the example notebooks into DIR, to open in JupyterLab (works from an installed package).
+
+    They need the notebooks extra (JupyterLab, a kernel, matplotlib): pip install
+    'todo-data[notebooks]'. Without DATABASE_URL they open the embedded demo database.
+    Example: todo-data notebooks my-notebooks
+    """
+    copied, skipped = _quietly(ctx, lambda: demo_db.copy_notebooks(directory, overwrite=overwrite))
+    for path in copied:
+        console().print(f"copied {path}", markup=False, highlight=False, soft_wrap=True)
+    for path in skipped:
+        console().print(
+            f"kept {path}: already there (--overwrite replaces it)", markup=False, highlight=False, soft_wrap=True
+        )
+    console().print(
+        f"Open them with: jupyter lab {directory}  (needs the notebooks extra: pip install 'todo-data[notebooks]')",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The database the notebooks and ``todo-data demo`` open.
+"""The database the notebooks and ``todo-data demo`` open, and the example notebooks themselves.
 
 With ``DATABASE_URL`` set (a Neon connection string, say), that database, as it is, or,
 for reading, its read replica ``DATABASE_READ_URL`` when that is set. Without it, the
@@ -9,8 +9,13 @@ and how to open a real database instead.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
+
+from todo_data.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -106,3 +111,35 @@ async def open_database(*, read_only: bool = True, replica: bool = True) -> Asyn
     engine = create_engine(read_only=read_only)
     add_note(engine, f"DATABASE_URL from {source_of('DATABASE_URL')}.")
     return engine
+
+
+def example_notebooks() -> list[Path]:
+    """The example notebooks: shipped inside the wheel, or ``notebooks/`` in a checkout; in order."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_notebooks", package.parent / "notebooks"):
+        found = sorted(candidate.glob("*.ipynb"))
+        if found:
+            return found
+    raise InvalidArgumentError(f"The example notebooks are not installed next to {package}")  # pragma: no cover
+
+
+def copy_notebooks(directory: str | os.PathLike[str], *, overwrite: bool = False) -> tuple[list[Path], list[Path]]:
+    """Copy the example notebooks into ``directory`` (created when missing): (copied, skipped as already there).
+
+    A notebook already in ``directory`` is kept unless ``overwrite=True``. Each notebook
+    opens the embedded demo database in its own folder, or ``DATABASE_URL``'s.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise InvalidArgumentError(f"{target} is a file, not a folder: give the folder to copy the notebooks into")
+    target.mkdir(parents=True, exist_ok=True)
+    copied: list[Path] = []
+    skipped: list[Path] = []
+    for notebook in example_notebooks():
+        destination = target / notebook.name
+        if destination.exists() and not overwrite:
+            skipped.append(destination)
+            continue
+        shutil.copyfile(notebook, destination)
+        copied.append(destination)
+    return copied, skipped

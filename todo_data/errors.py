@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 
 class TodoDataError(Exception):
@@ -88,6 +91,30 @@ def warn_values(column: str, count: int, read_as: str) -> None:
     """Warn that ``count`` values of ``column`` were read as ``read_as`` (which says why)."""
     noun = "value" if count == 1 else "values"
     warnings.warn(f'column "{column}": {count} {noun} read as {read_as}', TodoDataWarning, stacklevel=3)
+
+
+# True while the ``todo-data`` command runs a library call: its hints name the command's
+# options (--lock-timeout), not the function's arguments (lock_timeout=).
+_ON_THE_COMMAND_LINE: ContextVar[bool] = ContextVar("todo_data_on_the_command_line", default=False)
+
+
+def hint(python: str, command: str) -> str:
+    """What a message tells the reader to do: ``command`` under the ``todo-data`` command, else ``python``.
+
+    >>> f"pass {hint('overwrite=True', '--overwrite')} to replace it"
+    'pass overwrite=True to replace it'
+    """
+    return command if _ON_THE_COMMAND_LINE.get() else python
+
+
+@contextmanager
+def on_the_command_line() -> Iterator[None]:
+    """While the block runs, :func:`hint` names the command's options and verbs (the CLI enters it)."""
+    token = _ON_THE_COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _ON_THE_COMMAND_LINE.reset(token)
 
 
 def driver_message(exc: BaseException) -> str:

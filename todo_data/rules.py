@@ -47,7 +47,7 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.sql.elements import conv
 
-from todo_data.errors import SchemaNotReadyError
+from todo_data.errors import SchemaNotReadyError, hint
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -508,6 +508,6 @@ async def require_tasks_table(conn: AsyncConnection, *, where: str) -> str:
     if not (await conn.execute(query, {"name": TABLE_NAME})).scalar():
         raise SchemaNotReadyError(
             f'The "{TABLE_NAME}" table does not exist in {where}: '
-            "run migrations first (`todo-data migrate`, or `await todo_data.migrations.upgrade(engine)`)."
+            f"run migrations first ({hint('`await todo_data.migrations.upgrade(engine)`', '`todo-data migrate`')})."
         )
     return backend

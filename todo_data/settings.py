@@ -6,6 +6,11 @@ environment wins over ``.env``.
 
 Settings are built on first use and cached; tests and notebooks that change the
 environment call ``get_settings.cache_clear()`` instead of patching globals.
+
+A bad value stops only what reads it: :func:`get_settings` keeps the others, and reading
+the bad one raises :class:`SettingsError` naming the variable and where it came from (the
+environment or the ``.env`` path). So a bad ``DATABASE_LOCK_TIMEOUT`` stops a migration,
+not ``migrate current``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import ValidationError, ValidationInfo, field_validator
+from pydantic import PrivateAttr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from todo_data.errors import SettingsError
@@ -104,6 +109,9 @@ class Settings(BaseSettings):
     test_database_read_pooled_url: str | None = None
     """The pooled endpoint of ``test_database_read_url``."""
 
+    # Refused values: the message reading each one raises, by field name (see load_settings).
+    _invalid: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -151,9 +159,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a number of seconds, 0 (no limit) or more")
         return value
 
+    def __getattribute__(self, name: str) -> Any:
+        # A setting whose value was refused raises when it is read, and only then.
+        if name in _FIELDS:
+            private = object.__getattribute__(self, "__pydantic_private__")
+            if private and name in private["_invalid"]:
+                raise SettingsError(private["_invalid"][name])
+        return super().__getattribute__(name)
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
-            yield name, mask_url(value) if isinstance(value, str) else value
+            if name in self._invalid:
+                yield name, "(invalid)"
+            else:
+                yield name, mask_url(value) if isinstance(value, str) else value
+
+
+# Every setting's name, to tell them from methods and pydantic's own attributes cheaply.
+_FIELDS: Final = frozenset(Settings.model_fields)
 
 
 @lru_cache(maxsize=1)
@@ -168,13 +191,22 @@ def get_settings() -> Settings:
 def load_settings(**values: Any) -> Settings:
     """Settings read now (not cached); ``values`` win over the environment and ``.env``.
 
-    Raises :class:`SettingsError` naming each variable that is wrong and why.
+    A value that is wrong does not stop the others: reading it raises
+    :class:`SettingsError` naming the variable, where it came from and why.
     """
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {_reason(err)}" for err in exc.errors())
-        raise SettingsError(f"Invalid settings: {problems}") from None
+        invalid: dict[str, str] = {}
+        for err in exc.errors():
+            name = str(err["loc"][0])
+            where = "given to load_settings" if name in values else f"from {source_of(name.upper())}"
+            invalid.setdefault(name, f"Invalid setting {name.upper()} ({where}): {_reason(err)}")
+    # The refused ones at their defaults, so the others are read and validated as usual.
+    defaults = {name: Settings.model_fields[name].get_default() for name in invalid}
+    settings = Settings(**{**values, **defaults})
+    settings._invalid.update(invalid)
+    return settings
 
 
 def _reason(err: Any) -> str:

@@ -43,6 +43,15 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], *expected:
         assert secret not in result.stdout + result.stderr
 
 
+def assert_usage_error(result: subprocess.CompletedProcess[str], option: str, *expected: str) -> None:
+    """Refused as Typer refuses a bad argument: exit 2, naming the option, no traceback, no database prefix."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Invalid value for '{option}'" in result.stderr, result.stderr
+    for part in expected:
+        assert part in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "database" not in result.stderr.lower().replace("--database-url", "")
+
+
 def execute(path: Path, cwd: Path, *, cells: int | None = None) -> nbformat.NotebookNode:
     """The notebook (or its first ``cells`` cells) executed by a kernel started in ``cwd``."""
     notebook = nbformat.read(path, as_version=4)

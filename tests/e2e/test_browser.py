@@ -204,7 +204,7 @@ def test_migrations_trace_shows_every_column_at_1000_px_on_postgresql(
         )
         assert fits, "the trace table is wider than the notebook at 1,000 px"
         headers = table.locator("th").all_text_contents()
-        assert headers == ["revision", "statement", "relation", "locks", "rewritten", "duration"]
+        assert headers == ["revision", "statement", "relation", "locks", "held", "rewritten", "duration"]
         durations = table.locator("tr td:last-child").all_text_contents()
         assert durations and all(d.endswith(" ms") for d in durations)
         assert "nan" not in table.text_content()

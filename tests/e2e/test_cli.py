@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.helpers import assert_one_line_failure, todo_data
+from tests.e2e.helpers import assert_one_line_failure, assert_usage_error, todo_data
 from tests.helpers import PostgresServer, ReplicaServer, wait_for_replay
 from tests.integration.scratch import scratch_url
 from todo_data import create_engine, migrations, queries, run, sample
@@ -77,9 +77,9 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
     result = todo_data("--help", cwd=tmp_path)
-    for command in ("demo", "migrate", "seed", "report", "verify", "export"):
+    for command in ("demo", "migrate", "seed", "report", "verify", "export", "notebooks"):
         assert command in result.stdout
-    for command in ("demo", "seed", "report", "verify", "migrate", "export"):
+    for command in ("demo", "seed", "report", "verify", "migrate", "export", "notebooks"):
         assert "Example" in todo_data(command, "--help", cwd=tmp_path).stdout
 
 
@@ -89,7 +89,7 @@ def test_migrate_seed_report_verify_round(scratch_url: str, tmp_path: Path) -> N
     password = make_url(database_url).password or ""
 
     current = todo_data("migrate", "current", *url, cwd=tmp_path)
-    assert current.returncode == 0 and "none (never migrated)" in current.stdout
+    assert current.returncode == 0 and "current: none (" in current.stdout, current.stderr
 
     seeded = todo_data("seed", "--tasks", "1500", "--users", "7", "--seed", "3", *url, cwd=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
@@ -129,6 +129,7 @@ def test_report_on_a_database_that_was_never_migrated_says_run_migrations(tmp_pa
 
 def test_unknown_revision_is_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert todo_data("migrate", "up", "0001", "--database-url", url, cwd=tmp_path).returncode == 0
     result = todo_data("migrate", "down", "nope", "--database-url", url, cwd=tmp_path)
     assert_one_line_failure(result, "'nope'", 'SQLite database "')
 
@@ -227,7 +228,8 @@ def test_export_writes_the_dataset_with_a_progress_bar_and_refuses_an_existing_p
     assert replaced.returncode == 0 and "Exported 2,000 tasks" in replaced.stdout
     assert {p.suffix for p in (tmp_path / "out" / "tasks").iterdir()} == {".parquet"}
     wrong = todo_data("export", "elsewhere", "--partition-by", "year", *url, cwd=tmp_path)
-    assert_one_line_failure(wrong, "--partition-by")
+    assert_usage_error(wrong, "--partition-by", '"month" or "none"')
+    assert not (tmp_path / "elsewhere").exists()
 
 
 async def test_report_and_export_read_the_replica_and_writes_there_are_refused_in_one_line(
@@ -255,3 +257,92 @@ async def test_report_and_export_read_the_replica_and_writes_there_are_refused_i
     verify = todo_data("verify", *on_replica, cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "skipped on a read replica" in verify.stdout and "All checks passed." in verify.stdout
+
+
+def test_report_names_its_database_first_and_says_when_there_is_no_task(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert todo_data("migrate", "--database-url", url, cwd=tmp_path).returncode == 0
+    report = todo_data("report", "--database-url", url, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    first = report.stdout.splitlines()[0]
+    assert first == f"Report of SQLite database {tmp_path / 'empty.db'} (read-only)"
+    assert "No tasks yet" in report.stdout
+
+
+def test_a_read_never_creates_a_sqlite_file(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    url = ["--database-url", f"sqlite:///{missing}"]
+    for command in (["report"], ["verify"], ["export", "out"], ["migrate", "down", "base"]):
+        result = todo_data(*command, *url, cwd=tmp_path)
+        assert_one_line_failure(result, "does not exist", str(missing), "todo-data migrate")
+        assert not missing.exists(), command
+    current = todo_data("migrate", "current", *url, cwd=tmp_path)
+    assert current.returncode == 0 and "current: none (the SQLite file does not exist yet)" in current.stdout
+    assert not missing.exists() and not (tmp_path / "out").exists()
+
+
+def test_bad_option_values_are_usage_errors_naming_the_option(tmp_path: Path) -> None:
+    url = ["--database-url", f"sqlite:///{tmp_path / 'x.db'}"]
+    assert_usage_error(todo_data("export", "out", "--since", "yesterday", *url, cwd=tmp_path), "--since", "ISO 8601")
+    assert_usage_error(todo_data("export", "out", "--until", "2025-13-01", *url, cwd=tmp_path), "--until")
+    assert_usage_error(todo_data("export", "out", "--status", " ", *url, cwd=tmp_path), "--status", "non-blank")
+    assert_usage_error(todo_data("export", "out", "--user-id", "", *url, cwd=tmp_path), "--user-id")
+    assert_usage_error(todo_data("seed", "--tasks", "0", *url, cwd=tmp_path), "--tasks")  # Typer's own, alike
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_help_shows_plain_metavars(tmp_path: Path) -> None:
+    shown = "".join(
+        todo_data(*command, "--help", cwd=tmp_path).stdout
+        for command in (["export"], ["seed"], ["migrate", "up"], ["migrate", "trace"], ["migrate", "new"])
+    )
+    options = [line for line in shown.splitlines() if line.lstrip().startswith("--")]
+    for python_type in ("<str>", "<int", "<float>", "<list"):  # Typer's default: Python's names
+        assert not any(python_type in line for line in options), shown
+    for metavar in ("--database-url TEXT", "--tasks INTEGER", "--since DATE", "--lock-timeout SECONDS", "PATH"):
+        assert metavar in shown
+
+
+def test_export_that_matches_nothing_says_so(scratch_url: str, tmp_path: Path) -> None:
+    url = ["--database-url", scratch_url]
+    assert todo_data("seed", "--tasks", "50", "--users", "2", *url, cwd=tmp_path).returncode == 0
+    result = todo_data("export", "out", "--since", "2999-01-01", "--status", "completed", *url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "No task matched --status completed --since 2999-01-01: out holds an empty dataset" in result.stdout
+    again = todo_data("export", "out", *url, cwd=tmp_path)
+    assert_one_line_failure(again, "already exists: pass --overwrite to replace it")
+    assert "overwrite=True" not in again.stderr
+
+
+def test_a_bad_setting_stops_only_the_commands_that_use_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    (tmp_path / ".env").write_text(f"DATABASE_URL={url}\nDATABASE_LOCK_TIMEOUT=soon\n")
+    current = todo_data("migrate", "current", cwd=tmp_path)
+    assert current.returncode == 0, current.stderr
+    refused = todo_data("migrate", "up", cwd=tmp_path)
+    assert_one_line_failure(refused, f"DATABASE_LOCK_TIMEOUT (from {tmp_path / '.env'})")
+    overridden = todo_data("migrate", "up", "--lock-timeout", "2", cwd=tmp_path)
+    assert overridden.returncode == 0 and "Database is at revision" in overridden.stdout, overridden.stderr
+    broken_url = todo_data("report", cwd=tmp_path, env={"DATABASE_URL": "postgresql://u:hunter2@h:port/db"})
+    assert_one_line_failure(
+        broken_url, "DATABASE_URL (from the environment)", 'invalid integer value "port"', secret="hunter2"
+    )
+
+
+def test_notebooks_are_copied_out_of_the_package(tmp_path: Path) -> None:
+    from todo_data.demo import example_notebooks
+
+    names = [path.name for path in example_notebooks()]
+    assert len(names) >= 4
+    result = todo_data("notebooks", "mine", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "mine").iterdir()) == names
+    assert "todo-data[notebooks]" in result.stdout and "jupyter lab mine" in result.stdout
+    (tmp_path / "mine" / names[0]).write_text("{}")
+    again = todo_data("notebooks", "mine", cwd=tmp_path)
+    assert f"kept {Path('mine') / names[0]}: already there" in again.stdout
+    assert (tmp_path / "mine" / names[0]).read_text() == "{}"
+    assert todo_data("notebooks", "mine", "--overwrite", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "mine" / names[0]).read_bytes() == example_notebooks()[0].read_bytes()
+    (tmp_path / "file").write_text("")
+    assert_one_line_failure(todo_data("notebooks", "file", cwd=tmp_path), "is a file, not a folder")

@@ -148,3 +148,25 @@ async def test_a_read_only_role_gets_one_line_saying_migrations_need_an_owner(
     message = str(exc.value)
     assert "permission denied" in message and "need a role that owns the tables" in message
     assert "\n" not in message and cluster.password not in message
+
+
+async def test_each_wait_for_a_lock_is_reported_with_its_holder_and_the_next_retry(
+    at_first_revision: str, blocker: tuple[AsyncConnection, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_locks, "LOCK_RETRY_DELAY", 0.01)
+    _conn, pid = blocker
+    said: list[str] = []
+    engine = create_engine(at_first_revision)
+    try:
+        with pytest.raises(MigrationError) as exc:
+            await migrations.upgrade(engine, lock_timeout=0.2, progress=said.append)
+    finally:
+        await engine.dispose()
+    assert len(said) == migrations.LOCK_RETRIES  # one per retry; the last attempt ends in the error
+    for retry, line in enumerate(said, start=1):
+        assert line.startswith(
+            f"waiting for a lock on tasks held by pid {pid} (application blocker, idle in transaction"
+        )
+        assert line.endswith(f"; retry {retry} of {migrations.LOCK_RETRIES} in {0.01 * 2 ** (retry - 1):g} s")
+    # In Python, the hint names the argument; the command names its option (tests/e2e/test_cli_migrate.py).
+    assert "lock_timeout= or DATABASE_LOCK_TIMEOUT" in str(exc.value) and "--lock-timeout" not in str(exc.value)

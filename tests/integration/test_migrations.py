@@ -53,7 +53,9 @@ async def test_drift_reports_a_dropped_check_constraint(scratch: Scratch) -> Non
     await scratch.drop_check(TITLE_NOT_EMPTY.name)
     frame = await migrations.drift(scratch.engine)
     assert frame[["operation", "table", "name"]].values.tolist() == [["add_check", "tasks", TITLE_NOT_EMPTY.name]]
-    assert "missing from the database" in frame["detail"].iloc[0]
+    detail = frame["detail"].iloc[0]
+    assert detail.startswith(f"CHECK {TITLE_NOT_EMPTY.name} (") and "in the model, not in the database" in detail
+    assert "migrations.new_revision" in detail  # in Python, the function; the command names itself
 
 
 async def test_drift_reports_a_check_constraint_with_another_limit(scratch: Scratch) -> None:
@@ -92,6 +94,12 @@ async def test_drift_reports_column_changes_on_postgresql(postgres_server: Postg
         ("modify_nullable", "description"),
         ("remove_column", "priority"),
     }
+    added = frame.set_index("name").loc["priority", "detail"]
+    # In the engineer's terms: they added the column, so it is in the database and not the model.
+    assert added == (
+        "column priority (INTEGER): in the database, not in the model: add it to models.py or write a revision "
+        "that drops it"
+    )
 
 
 def test_drift_from_sync_code_through_run(scratch_url: str) -> None:

@@ -31,7 +31,7 @@ async def test_alter_type_takes_access_exclusive_and_rewrites_while_concurrently
 ) -> None:
     scripts = make_scripts(tmp_path / "scripts", REWRITE, CONCURRENT)
     frame = await migrations.trace(postgres_server.url, script_location=scripts, rows=500)
-    assert list(frame.columns) == ["revision", "statement", "relation", "locks", "rewritten", "duration"]
+    assert list(frame.columns) == ["revision", "statement", "relation", "locks", "held", "rewritten", "duration"]
     assert frame["revision"].unique().tolist() == ["0001", "0002", "0003"]
 
     altered = rows_of(frame, "0002", "ALTER TABLE tasks ALTER COLUMN title TYPE").set_index("relation")
@@ -87,3 +87,24 @@ async def test_on_sqlite_trace_says_it_applies_to_postgresql(sqlite_url: str) ->
     frame = await migrations.trace(sqlite_url)
     assert len(frame) == 1
     assert frame["statement"].iloc[0].startswith("trace applies to PostgreSQL")
+
+
+async def test_a_statement_under_a_lock_its_revision_already_holds_says_so(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    added = Revision(
+        "0002",
+        """
+        op.add_column("tasks", sa.Column("priority", sa.Integer()))
+        op.create_index("ix_tasks_priority", "tasks", ["priority"])
+        op.create_index("ix_tasks_priority_title", "tasks", ["priority", "title"])
+        """,
+    )
+    frame = await migrations.trace(postgres_server.url, script_location=make_scripts(tmp_path / "s", added), rows=50)
+    first = rows_of(frame, "0002", "CREATE INDEX ix_tasks_priority ").set_index("relation").loc["tasks"]
+    assert first["locks"] == "ShareLock" and first["held"] == "AccessExclusiveLock"
+    # The second index takes nothing new: the ShareLock and AccessExclusiveLock are already held.
+    second = rows_of(frame, "0002", "CREATE INDEX ix_tasks_priority_title").set_index("relation").loc["tasks"]
+    assert second["locks"] == "" and second["held"] == "AccessExclusiveLock, ShareLock"
+    altered = rows_of(frame, "0002", "ALTER TABLE tasks ADD COLUMN").set_index("relation").loc["tasks"]
+    assert altered["locks"] == "AccessExclusiveLock" and altered["held"] == ""

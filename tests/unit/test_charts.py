@@ -113,3 +113,16 @@ def test_charts_of_tasks_without_a_known_time_or_status_say_so() -> None:
         {"status": pd.Categorical(["pending", None], dtype=status), "count": [2, 1], "share": [2 / 3, 1 / 3]}
     )
     assert "missing" in words(charts.status_counts(counts))
+
+
+def test_without_matplotlib_a_chart_is_one_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from todo_data.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the notebooks extra were not installed
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    frame = pd.DataFrame({"status": ["pending"], "count": [1], "share": [1.0]})
+    with pytest.raises(MissingExtraError) as exc:
+        charts.status_counts(frame)
+    assert "todo-data[notebooks]" in str(exc.value) and "\n" not in str(exc.value)

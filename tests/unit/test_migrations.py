@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,49 @@ async def test_sqlite_upgrade_accepts_a_lock_timeout_and_ignores_it(sqlite_url: 
         assert await migrations.upgrade(engine, lock_timeout=1) == migrations.head()
     finally:
         await engine.dispose()
+
+
+async def test_a_new_revision_that_cannot_run_is_removed_again(tmp_path: Path) -> None:
+    from tests.migration_scripts import Revision, make_scripts
+
+    # A template whose scripts raise when loaded: the revision written from it cannot run.
+    scripts = make_scripts(tmp_path / "s", Revision("0002", 'op.drop_index("ix_tasks_status", "tasks")'))
+    (scripts / "script.py.mako").write_text((scripts / "script.py.mako").read_text() + "\nraise RuntimeError('x')\n")
+    with pytest.raises(MigrationError, match=r"Could not write revision 0003 .*RuntimeError"):
+        await migrations.new_revision(f"sqlite:///{tmp_path / 'x.db'}", "recreate", script_location=scripts)
+    assert sorted(path.name for path in (scripts / "versions").glob("*.py")) == [
+        "0001_create_tasks.py",
+        "0002_fixture.py",
+    ]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_new_revisions_are_numbered_after_the_highest() -> None:
+    from todo_data.migrations import next_revision_id, script_directory
+
+    assert next_revision_id(script_directory()) == f"{int(migrations.head()) + 1:04d}"
+
+
+def test_alembic_revision_autogenerate_numbers_its_revision_too(tmp_path: Path) -> None:
+    import sqlalchemy
+
+    from alembic import command
+    from tests.migration_scripts import Revision, make_scripts
+
+    scripts = make_scripts(tmp_path / "s", Revision("0002", 'op.drop_index("ix_tasks_status", "tasks")'))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            command.upgrade(migrations.alembic_config(conn, location=scripts), "head")
+            conn.commit()
+            command.revision(migrations.alembic_config(conn, location=scripts), message="m", autogenerate=True)
+            command.upgrade(migrations.alembic_config(conn, location=scripts), "head")
+            conn.commit()
+            # An explicit --rev-id still wins.
+            config = migrations.alembic_config(conn, location=scripts)
+            config.cmd_opts = argparse.Namespace(rev_id="abc123")
+            command.revision(config, message="n", autogenerate=True, rev_id="abc123")
+    finally:
+        engine.dispose()
+    names = sorted(path.name for path in (scripts / "versions").glob("*.py"))
+    assert names == ["0001_create_tasks.py", "0002_fixture.py", "0003_m.py", "abc123_n.py"]

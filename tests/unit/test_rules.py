@@ -221,6 +221,8 @@ def test_a_changed_limit_rewrites_no_revision_and_shows_as_drift(tmp_path: Path)
         [
             "modify_check",
             "ck_tasks_title_max_length",
-            "CHECK ck_tasks_title_max_length: database has (length(title) <= 200), the model (length(title) <= 300)",
+            "CHECK ck_tasks_title_max_length: the database has (length(title) <= 200), the model "
+            "(length(title) <= 300): change the model, or write a revision that changes the database "
+            "(migrations.new_revision(url, message))",
         ]
     ]

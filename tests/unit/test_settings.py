@@ -69,7 +69,7 @@ def test_malformed_url_is_a_settings_error_saying_what_is_wrong(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:topsecret@h/db?sslmode=sometimes")
     with pytest.raises(SettingsError) as exc:
-        get_settings()
+        _ = get_settings().database_url
     assert "DATABASE_URL" in str(exc.value) and "sslmode='sometimes'" in str(exc.value)
     assert "topsecret" not in str(exc.value)
 
@@ -77,7 +77,7 @@ def test_malformed_url_is_a_settings_error_saying_what_is_wrong(
 def test_bad_boolean_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_POOLED", "perhaps")
     with pytest.raises(SettingsError, match="DATABASE_POOLED"):
-        get_settings()
+        _ = get_settings().database_pooled
 
 
 def test_blank_database_url_falls_back_to_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +108,7 @@ def test_a_missing_sslrootcert_is_a_settings_error_not_a_bare_file_not_found(
         "DATABASE_URL", f"postgresql://u:topsecret@h/db?sslmode=verify-full&sslrootcert={tmp_path}/x.crt"
     )
     with pytest.raises(SettingsError) as exc:
-        get_settings()
+        _ = get_settings().database_url
     assert "DATABASE_URL" in str(exc.value) and "sslrootcert" in str(exc.value) and "does not exist" in str(exc.value)
     assert "topsecret" not in str(exc.value)
 
@@ -128,7 +128,7 @@ def test_statement_timeout_takes_seconds(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_statement_timeout_nonsense_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", raw)
     with pytest.raises(SettingsError, match="DATABASE_STATEMENT_TIMEOUT") as exc:
-        get_settings()
+        _ = get_settings().database_statement_timeout
     assert "seconds" in str(exc.value)
 
 
@@ -191,3 +191,48 @@ def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     undocumented = [name.upper() for name in Settings.model_fields if f"# {name.upper()}=" not in example]
     assert undocumented == []
+
+
+# --- a bad value stops only what reads it, and says where it came from ---
+
+
+def test_a_bad_value_names_the_environment_as_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_LOCK_TIMEOUT", "soon")
+    with pytest.raises(SettingsError) as exc:
+        _ = get_settings().database_lock_timeout
+    assert str(exc.value).startswith("Invalid setting DATABASE_LOCK_TIMEOUT (from the environment): ")
+
+
+def test_a_bad_value_in_dotenv_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / ".env").write_text("DATABASE_URL=postgresql://u:hunter2@h:port/db\n")
+    monkeypatch.chdir(project / "notebooks")
+    with pytest.raises(SettingsError) as exc:
+        _ = get_settings().database_url
+    message = str(exc.value)
+    assert f"DATABASE_URL (from {project / '.env'})" in message and 'invalid integer value "port"' in message
+    assert "hunter2" not in message
+
+
+def test_a_bad_value_stops_only_what_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_LOCK_TIMEOUT", "-1")
+    monkeypatch.setenv("DATABASE_POOLED", "perhaps")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@h/db")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "2.5")
+    settings = get_settings()
+    assert settings.database_url == "postgresql://u:pw@h/db" and settings.database_statement_timeout == 2.5
+    with pytest.raises(SettingsError, match="DATABASE_LOCK_TIMEOUT"):
+        _ = settings.database_lock_timeout
+    with pytest.raises(SettingsError, match="DATABASE_POOLED") as pooled:
+        _ = settings.database_pooled
+    assert "LOCK_TIMEOUT" not in str(pooled.value)  # each one its own message
+    assert "(invalid)" in repr(settings) and "pw" not in repr(settings)
+    assert {"database_lock_timeout", "database_pooled", "database_url"} <= settings.model_fields_set
+
+
+def test_values_given_to_load_settings_are_named_as_such() -> None:
+    from todo_data.settings import load_settings
+
+    with pytest.raises(SettingsError, match=r"DATABASE_LOCK_TIMEOUT \(given to load_settings\)"):
+        _ = load_settings(database_lock_timeout=-2).database_lock_timeout

@@ -58,10 +58,30 @@ def offline_config(location: str | Path | None, output: Any) -> Config:
     return config
 
 
+def next_revision_id(script: ScriptDirectory) -> str:
+    """The id a new revision gets: one more than the highest numbered one, as wide (``0003`` after ``0002``)."""
+    numbered = [rev.revision for rev in script.walk_revisions() if rev.revision.isdigit()]
+    if not numbered:
+        return "0001"
+    highest = max(numbered, key=int)
+    return f"{int(highest) + 1:0{max(4, len(highest))}d}"
+
+
+def _numbered(context: MigrationContext, _revision: Any, directives: list[Any]) -> None:
+    """``process_revision_directives``: a new revision is numbered (``0003``) unless ``--rev-id`` was given."""
+    config = context.config
+    given = getattr(config.cmd_opts, "rev_id", None) if config is not None else None
+    if config is None or given or not directives:
+        return
+    directives[0].rev_id = next_revision_id(ScriptDirectory.from_config(config))
+
+
 def environment_options(dialect_name: str) -> dict[str, Any]:
     """The options ``alembic/env.py`` configures Alembic with; :func:`drift` compares with them too."""
     return {
         "target_metadata": metadata,
+        # `alembic revision --autogenerate` numbers its revision as 0001 and 0002 are.
+        "process_revision_directives": _numbered,
         "compare_type": True,
         # SQLite cannot ALTER constraints: batch mode rebuilds the table instead.
         "render_as_batch": dialect_name == "sqlite",

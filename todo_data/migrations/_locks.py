@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from todo_data import _sqlparse
+from todo_data._args import StepProgress
 from todo_data.database import (
     Source,
     connect,
@@ -34,7 +35,7 @@ from todo_data.database import (
     require_primary,
     target_of,
 )
-from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, driver_message
+from todo_data.errors import InvalidArgumentError, MigrationError, SettingsError, driver_message, hint
 from todo_data.migrations._config import alembic_config, revision_of
 from todo_data.settings import get_settings
 
@@ -63,12 +64,7 @@ def lock_timeout_ms(lock_timeout: float | None) -> int:
     than PostgreSQL's maximum (about 24.8 days).
     """
     if lock_timeout is None:
-        try:
-            lock_timeout = get_settings().database_lock_timeout
-        except SettingsError as exc:
-            if "DATABASE_LOCK_TIMEOUT" in str(exc):
-                raise
-            lock_timeout = DEFAULT_LOCK_TIMEOUT  # another setting is broken, not this one
+        lock_timeout = get_settings().database_lock_timeout  # a bad value raises, naming where it came from
     if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
         raise InvalidArgumentError(f"lock_timeout must be a number of seconds, not {lock_timeout!r}")
     if math.isnan(lock_timeout) or lock_timeout < 0 or lock_timeout * 1000 > _MAX_LOCK_TIMEOUT_MS:
@@ -108,7 +104,9 @@ async def migrate(
     lock_timeout: float | None,
     *,
     location: str | Path | None = None,
+    progress: StepProgress | None = None,
 ) -> None:
+    """Apply ``verb`` towards ``revision``, retrying a lock timeout; ``progress`` hears of each wait."""
     milliseconds = lock_timeout_ms(lock_timeout)
     async with connect(source) as conn:
         await require_primary(conn, source, to="be migrated")
@@ -121,8 +119,38 @@ async def migrate(
             except _LockTimeout as timeout:
                 if attempt >= LOCK_RETRIES:
                     raise await _lock_error(migrating, revision, timeout, milliseconds, attempt + 1) from None
-            await asyncio.sleep(LOCK_RETRY_DELAY * 2**attempt)
+                pause = LOCK_RETRY_DELAY * 2**attempt
+                if progress is not None:
+                    progress(await _waiting(migrating, timeout, attempt + 1, pause))
+            await asyncio.sleep(pause)
             attempt += 1
+
+
+async def _waiting(source: Source, timeout: _LockTimeout, retry: int, pause: float) -> str:
+    """``waiting for a lock on tasks held by pid 3704 (application 'nightly-report', …); retry 1 of 3 in 0.5 s``."""
+    wanted = sorted(_sqlparse.relations(timeout.statement or ""))
+    holders = await _holders(source, set(wanted))
+    on = f" on {', '.join(wanted)}" if wanted else ""
+    if holders:
+        # Their locks are named unless every one is on the relations the statement wanted.
+        named = any(holder["relation"] not in wanted for holder in holders)
+        held = "; ".join(_brief(session, with_locks=named) for session in _by_session(holders))
+        line = f"waiting for a lock{on} held by {held}"
+    else:
+        line = f"waiting for a lock{on} (its holder has just let go)"
+    return f"{line}; retry {retry} of {LOCK_RETRIES} in {pause:g} s"
+
+
+async def _holders(source: Source, wanted: set[str]) -> list[dict[str, Any]]:
+    """The granted locks other sessions hold on this schema's relations: on ``wanted`` ones when any are."""
+    try:
+        async with connect(source) as conn:
+            holders = [dict(row) for row in (await conn.execute(_LOCK_HOLDERS)).mappings()]
+    except (DBAPIError, MigrationError):  # pragma: no cover - the server went away meanwhile
+        return []
+    if any(holder["relation"] in wanted for holder in holders):
+        holders = [holder for holder in holders if holder["relation"] in wanted]
+    return holders
 
 
 class _LockTimeout(Exception):
@@ -221,19 +249,17 @@ def _restore(sync: Connection, saved: str) -> None:
 async def _lock_error(
     source: Source, revision: str, timeout: _LockTimeout, milliseconds: int, attempts: int
 ) -> MigrationError:
-    wanted = _sqlparse.relations(timeout.statement or "")
+    holders = await _holders(source, _sqlparse.relations(timeout.statement or ""))
     try:
         async with connect(source) as conn:
-            holders = [dict(row) for row in (await conn.execute(_LOCK_HOLDERS)).mappings()]
             now_at = await conn.run_sync(revision_of)
     except (DBAPIError, MigrationError):  # pragma: no cover - the server went away meanwhile
-        holders, now_at = [], timeout.start
-    if any(holder["relation"] in wanted for holder in holders):
-        holders = [holder for holder in holders if holder["relation"] in wanted]
+        now_at = timeout.start
     waited = f"{milliseconds / 1000:g} s" if milliseconds else "without limit"
+    setting = hint("lock_timeout=", "--lock-timeout")
     message = (
         f"Migration from {timeout.start} to {revision!r} failed: a lock was not available "
-        f"(waited {waited} in each of {attempts} attempts; lock_timeout= or DATABASE_LOCK_TIMEOUT sets the wait). "
+        f"(waited {waited} in each of {attempts} attempts; {setting} or DATABASE_LOCK_TIMEOUT sets the wait). "
     )
     if holders:
         message += "Held by " + "; by ".join(_holder(holder) for holder in _by_session(holders)) + ". "
@@ -249,6 +275,17 @@ def _by_session(holders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         session = sessions.setdefault(holder["pid"], {**holder, "locks": []})
         session["locks"].append(f"{holder['mode']} on {holder['relation']}")
     return list(sessions.values())
+
+
+def _brief(session: dict[str, Any], *, with_locks: bool) -> str:
+    """``pid 3704 (application nightly-report, idle in transaction for 12 s)``: one holder, for a progress line."""
+    parts = [f"application {session['application_name']}"] if session["application_name"] else []
+    state = session["state"] or "state hidden from this role"
+    if session["since"] is not None:
+        state += f" for {(session['now'] - session['since']).total_seconds():.0f} s"
+    parts.append(state)
+    held = f"pid {session['pid']} ({', '.join(parts)})"
+    return f"{held} with {', '.join(session['locks'])}" if with_locks else held
 
 
 def _holder(session: dict[str, Any]) -> str:

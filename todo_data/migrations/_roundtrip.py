@@ -145,7 +145,7 @@ def _with_rows(detail: str, state: _State, *, same: bool = False) -> str:
 async def _model_problems(trip: _RoundTrip, revision: str, head: str | None) -> list[str]:
     async with connect(trip.engine) as conn:
         differences = await conn.run_sync(drift_rows)
-    problems = [f"{row['operation']} {row['name']}" for row in differences]
+    problems = [str(row["detail"]) for row in differences]
     if revision != head:  # pragma: no cover - only asked at the head
         problems.insert(0, f"stopped at {revision}, head is {head}")
     return problems

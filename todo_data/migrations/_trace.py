@@ -33,7 +33,7 @@ from todo_data.rules import TABLE_NAME
 from todo_data.urls import parse_database_url
 
 #: The columns of :func:`todo_data.migrations.trace`'s frame.
-TRACE_COLUMNS: Final = ("revision", "statement", "relation", "locks", "rewritten", "duration")
+TRACE_COLUMNS: Final = ("revision", "statement", "relation", "locks", "held", "rewritten", "duration")
 #: What :func:`todo_data.migrations.trace` answers on SQLite.
 SQLITE_ANSWER: Final = (
     "trace applies to PostgreSQL: SQLite has no lock modes per table (a writer locks the whole database file "
@@ -96,21 +96,34 @@ class _Tracer:
             if oid in before.names:  # relations the statement created are nobody else's yet
                 taken.setdefault(oid, set()).add(mode)
         rewritten = {oid for oid, file in after.files.items() if before.files.get(oid, file) != file}
+        # Locks this session took earlier in the revision are not taken again (or not
+        # anew): a relation the statement names that is already locked says so, rather
+        # than looking as if the statement locked nothing.
+        held: dict[int, set[str]] = {}
+        for oid, mode in before.locks:
+            held.setdefault(oid, set()).add(mode)
+        named = _sqlparse.relations(statement)
+        already = {oid for oid, name in before.names.items() if name in named and oid in held}
         common = {
             "revision": self.revision,
             "statement": _sqlparse.one_line(statement),
             "duration": pd.Timedelta(seconds=duration),
         }
         touched = sorted(
-            taken.keys() | rewritten,
-            key=lambda oid: (-max((_STRENGTH.get(m, -1) for m in taken.get(oid, ())), default=-1), names[oid]),
+            taken.keys() | rewritten | already,
+            key=lambda oid: (-_strongest(taken.get(oid) or held.get(oid, set())), names[oid]),
         )
         if not touched:
-            self.rows.append({**common, "relation": None, "locks": "", "rewritten": False})
+            self.rows.append({**common, "relation": None, "locks": "", "held": "", "rewritten": False})
         for oid in touched:
-            modes = sorted(taken.get(oid, ()), key=lambda mode: -_STRENGTH.get(mode, -1))
             self.rows.append(
-                {**common, "relation": names[oid], "locks": ", ".join(modes), "rewritten": oid in rewritten}
+                {
+                    **common,
+                    "relation": names[oid],
+                    "locks": _modes(taken.get(oid, set())),
+                    "held": _modes(held.get(oid, set())),
+                    "rewritten": oid in rewritten,
+                }
             )
 
     def migrate(self, sync: Connection, revision: str, location: str | Path | None) -> None:
@@ -127,6 +140,15 @@ class _Tracer:
         finally:
             event.remove(sync, "before_cursor_execute", self.before)
             event.remove(sync, "after_cursor_execute", self.after)
+
+
+def _strongest(modes: set[str]) -> int:
+    return max((_STRENGTH.get(mode, -1) for mode in modes), default=-1)
+
+
+def _modes(modes: set[str]) -> str:
+    """Lock modes, strongest first: ``AccessExclusiveLock, ShareLock``."""
+    return ", ".join(sorted(modes, key=lambda mode: (-_STRENGTH.get(mode, -1), mode)))
 
 
 def _snapshot(conn: Connection) -> _Snapshot:
@@ -172,7 +194,14 @@ async def trace(
 ) -> pd.DataFrame:
     """See :func:`todo_data.migrations.trace`."""
     if parse_database_url(url).backend == "sqlite":
-        answer = {"revision": None, "statement": SQLITE_ANSWER, "relation": None, "locks": "", "rewritten": False}
+        answer = {
+            "revision": None,
+            "statement": SQLITE_ANSWER,
+            "relation": None,
+            "locks": "",
+            "held": "",
+            "rewritten": False,
+        }
         return _frame([{**answer, "duration": None}])
     revisions = [rev.revision for rev in reversed(list(script.iterate_revisions(revision, "base")))]
     tracer = _Tracer()

@@ -41,7 +41,7 @@ from todo_data import _task_sql
 from todo_data._args import CountProgress, integer
 from todo_data._task_sql import Params, TaskFilter
 from todo_data.database import Source, about, driver_errors, operation
-from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError
+from todo_data.errors import ExportError, InvalidArgumentError, TodoDataError, hint
 from todo_data.queries import _adhoc
 from todo_data.queries._filters import StatusFilter, TimeBound, task_filter
 from todo_data.queries._tasks import reading_tasks
@@ -185,7 +185,9 @@ def _checked_target(source: Source, path: str | os.PathLike[str], *, overwrite: 
     if not target.exists():
         return target
     if not overwrite:
-        raise InvalidArgumentError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
+        raise InvalidArgumentError(
+            f"{target} already exists: pass {hint('overwrite=True', '--overwrite')} to replace it"
+        )
     replaced = target.resolve()
     database = about(source).location
     held = [("the working directory", Path.cwd())]
@@ -194,8 +196,8 @@ def _checked_target(source: Source, path: str | os.PathLike[str], *, overwrite: 
     for what, inside in held:
         if inside.resolve().is_relative_to(replaced):
             raise InvalidArgumentError(
-                f"{target} holds {what} ({inside}), which overwrite=True would delete with it: export to a folder "
-                "of its own"
+                f"{target} holds {what} ({inside}), which {hint('overwrite=True', '--overwrite')} would delete "
+                "with it: export to a folder of its own"
             )
     return target
 
@@ -414,7 +416,9 @@ def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:
         staging.rename(target)
         return
     if not overwrite:
-        raise InvalidArgumentError(f"{target} appeared during the export: pass overwrite=True to replace it")
+        raise InvalidArgumentError(
+            f"{target} appeared during the export: pass {hint('overwrite=True', '--overwrite')} to replace it"
+        )
     retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.old"
     target.rename(retired)
     staging.rename(target)
