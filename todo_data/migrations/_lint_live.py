@@ -37,7 +37,7 @@ LIVE_COLUMNS: Final = ("rows", "bytes", "lock", "rewritten", "estimate", "impact
 DEFAULT_SCRATCH_ROWS: Final = 50_000
 #: The impact of every finding when the database is SQLite.
 SQLITE_IMPACT: Final = (
-    "the estimate applies to PostgreSQL: SQLite has no lock per table (a migration locks the whole database "
+    "The estimate applies to PostgreSQL: SQLite has no lock per table (a migration locks the whole database "
     "file until it commits)"
 )
 # Counted rather than estimated below this size (and when the table was never analyzed).
