@@ -340,6 +340,7 @@ def _live(
             scripts,
             url=database_url,
             scratch=scratch,
+            scratch_given=scratch_url is not None,
             rows=scratch_rows,
             script=script,
             revisions=revisions,

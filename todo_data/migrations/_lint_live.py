@@ -137,6 +137,7 @@ async def annotate(
     *,
     url: str | URL,
     scratch: URL | None,
+    scratch_given: bool,
     rows: int,
     script: ScriptDirectory,
     revisions: bool,
@@ -148,7 +149,8 @@ async def annotate(
     None for one script); ``revisions`` says they are the revisions from the first, so the
     scratch copy starts empty, else it is upgraded to the live database's revision first.
     ``scratch``: where the scratch copy is made (None: it cannot be, the live database
-    being a replica or a keyword/value string, which the impact says).
+    being a keyword/value string); ``scratch_given``: the caller chose it, else it is the
+    live database's server, which a read replica cannot be (the impact says so).
     """
     records = [
         {"table": _text(r["table"]), "revision": _text(r["revision"]), "statement": str(r["statement"])}
@@ -162,7 +164,7 @@ async def annotate(
     measures: dict[tuple[str | None, str], Measure] = {}
     reason = None
     if any(table in live.tables for table in tables):
-        if live.replica and scratch is None:
+        if live.replica and not scratch_given:
             reason = (
                 f"{live.where} is a read replica, where no scratch copy can be made: give a scratch URL "
                 "(the primary, or any server where the role may CREATE DATABASE)"
