@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from todo_data import run
+from todo_data import migrations, run, sample
 from todo_data.database import connect, create_engine
 from todo_data.errors import DatabaseConnectionError, driver_message
 from todo_data.migrations._scratch import drop_database
@@ -219,3 +219,20 @@ def pytest_as_ci_would_run_it(
         check=False,
         timeout=600,
     )
+
+
+def live_database(server: PostgresServer, *, tasks: int) -> str:
+    """A new database beside the test one, migrated to head, with ``tasks`` sample tasks."""
+    url = server.scratch_url()
+
+    async def prepare() -> None:
+        engine = create_engine(url)
+        try:
+            await migrations.upgrade(engine)
+            if tasks:
+                await sample.seed(engine, tasks=tasks)
+        finally:
+            await engine.dispose()
+
+    run(prepare())
+    return url

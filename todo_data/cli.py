@@ -454,11 +454,32 @@ def lint(
         str | None,
         typer.Option("--postgres-version", help="The server's major version (default: configured, else 14)."),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="A live database (only read) whose tables' rows and size each finding carries, with an "
+            "estimated lock duration. Without it, no database is used.",
+        ),
+    ] = None,
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(
+            "--scratch-url",
+            help="Where the scratch copy that times each statement is made (default: --database-url's "
+            "server; its role needs CREATEDB).",
+        ),
+    ] = None,
+    scratch_rows: Annotated[
+        int, typer.Option("--scratch-rows", min=1, help="Sample tasks seeded on the scratch copy.")
+    ] = 50_000,
 ) -> None:
     """Check each revision's SQL (or FILE.sql …) for PostgreSQL lock and rewrite hazards.
 
     Exits 1 when any finding is an error (CI can run it before every deploy), 0 otherwise.
-    Reads [tool.todo-data.lint] from the nearest pyproject.toml. Needs no database.
+    Reads [tool.todo-data.lint] from the nearest pyproject.toml. Needs no database; with
+    --database-url each finding on a live table says how big it is and roughly how long
+    the lock would last there (timed on a seeded scratch copy, never on the live database).
     Examples: todo-data migrate lint | todo-data migrate lint migrations/*.sql --format github
     """
     import pandas as pd
@@ -468,6 +489,7 @@ def lint(
     if output not in migrations.LINT_FORMATS:
         raise _fail(f"--format must be one of {', '.join(migrations.LINT_FORMATS)}, not {output!r}")
     rules = None if select is None else ("all" if select.strip() == "all" else _names(select))
+    live_url = _url(ctx, database_url)
     if files:
         frames = []
         for path in files:
@@ -477,7 +499,17 @@ def lint(
                 raise _fail(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
             frames.append(
                 _quietly(
-                    ctx, partial(migrations.lint_sql, text, rules=rules, postgres_version=postgres_version, file=path)
+                    ctx,
+                    partial(
+                        migrations.lint_sql,
+                        text,
+                        rules=rules,
+                        postgres_version=postgres_version,
+                        file=path,
+                        database_url=live_url,
+                        scratch_url=scratch_url,
+                        scratch_rows=scratch_rows,
+                    ),
                 )
             )
         findings = pd.concat(frames, ignore_index=True)
@@ -485,7 +517,14 @@ def lint(
     else:
         findings = _quietly(
             ctx,
-            lambda: migrations.lint(script_location=script_location, rules=rules, postgres_version=postgres_version),
+            lambda: migrations.lint(
+                script_location=script_location,
+                rules=rules,
+                postgres_version=postgres_version,
+                database_url=live_url,
+                scratch_url=scratch_url,
+                scratch_rows=scratch_rows,
+            ),
         )
         revisions = _quietly(ctx, lambda: len(list(migrations.script_directory(script_location).walk_revisions())))
         checked = _count(revisions, "revision")
@@ -511,6 +550,8 @@ def _print_findings(findings: pd.DataFrame, *, by_file: bool) -> None:
     for row in findings.to_dict("records"):
         where = f"{row['file']}:{row['line']}:{row['column']}" if by_file else str(row["revision"])
         said = f"{row['message']}. Fix: {row['fix']}"
+        if isinstance(row.get("impact"), str):
+            said += f". {row['impact']}"
         line = f"{where} {row['severity']} {row['rule']}: {_shortened(str(row['statement']))} -- {said}"
         console().print(line, markup=False, highlight=False, soft_wrap=True)
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tests.e2e.helpers import assert_one_line_failure, assert_usage_error, todo_data
-from tests.helpers import PostgresServer
+from tests.helpers import PostgresServer, live_database
 from tests.lint_fixtures_data import fixture_sql, sarif_schema
 from tests.migration_scripts import Revision, make_scripts
 
@@ -233,3 +233,28 @@ def test_lint_refuses_an_unknown_format_rule_or_file_in_one_line(tmp_path: Path)
     assert_one_line_failure(todo_data("migrate", "lint", "--format", "xml", cwd=tmp_path), "--format must be one of")
     assert_one_line_failure(todo_data("migrate", "lint", "--select", "nope", cwd=tmp_path), "unknown lint rule 'nope'")
     assert_one_line_failure(todo_data("migrate", "lint", "missing.sql", cwd=tmp_path), "Cannot read missing.sql")
+
+
+def test_lint_with_a_database_appends_each_live_tables_size_and_estimate(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = live_database(postgres_server, tasks=200)
+    script = tmp_path / "index.sql"
+    script.write_text("SET lock_timeout = '2s';\nSET statement_timeout = '1min';\nCREATE INDEX ix ON tasks (title);\n")
+    result = todo_data("migrate", "lint", "index.sql", "--database-url", url, "--scratch-rows", "300", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("index.sql:3:1 error create_index_without_concurrently: CREATE INDEX ix ON tasks")
+    assert ". SHARE on tasks, 200 rows / " in first and ": roughly " in first
+    report = todo_data("migrate", "lint", "index.sql", "--database-url", url, "--format", "json", cwd=tmp_path)
+    (finding,) = json.loads(report.stdout)
+    assert finding["rows"] == 200 and finding["bytes"] > 0 and finding["estimate"] > 0
+    assert finding["lock"] == "ShareLock" and finding["rewritten"] is False
+    assert finding["impact"].startswith("SHARE on tasks, 200 rows / ")
+
+
+def test_lint_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "index.sql").write_text("CREATE INDEX ix ON tasks (title);\n")
+    url = "postgresql://someone:hunter2-secret@127.0.0.1:9/live"
+    result = todo_data("migrate", "lint", "index.sql", "--database-url", url, cwd=tmp_path)
+    assert_one_line_failure(result, "127.0.0.1:9", secret="hunter2-secret")

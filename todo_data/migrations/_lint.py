@@ -850,6 +850,14 @@ def lint_revisions(
     return rows, schema
 
 
+def revision_scripts(script: ScriptDirectory, *, location: str | Path | None) -> list[tuple[str, str]]:
+    """Each revision and its offline SQL (PostgreSQL dialect), oldest first: what :func:`lint_revisions` judges."""
+    return [
+        (rev.revision, _offline_sql(rev.revision, rev.down_revision, location, Path(rev.path))[0])
+        for rev in reversed(list(script.walk_revisions()))
+    ]
+
+
 class _Recorder(io.StringIO):
     """Alembic's offline output, remembering which line of the revision wrote each piece."""
 

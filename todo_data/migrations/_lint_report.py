@@ -41,6 +41,8 @@ def _record(row: dict[Any, Any], root: Path) -> dict[str, Any]:
     for key in ("line", "column", "rows", "bytes"):
         if record.get(key) is not None:
             record[key] = int(record[key])
+    if record.get("rewritten") is not None:
+        record["rewritten"] = bool(record["rewritten"])
     if record.get("estimate") is not None:
         record["estimate"] = pd.Timedelta(record["estimate"]).total_seconds()
     return record
@@ -67,9 +69,15 @@ def _annotation(record: dict[str, Any]) -> str:
     if record.get("file"):
         properties = {"file": record["file"], "line": str(record["line"]), "col": str(record["column"]), **properties}
     where = f"revision {record['revision']}: " if record.get("revision") else ""
-    message = f"{where}{record['message']}. Fix: {record['fix']}"
+    message = f"{where}{_said(record)}"
     fields = ",".join(f"{key}={_escape(value, property=True)}" for key, value in properties.items())
     return f"::{level} {fields}::{_escape(message)}"
+
+
+def _said(record: dict[str, Any]) -> str:
+    """The finding's message and fix, then (with a database) what it would cost on the live table."""
+    said = f"{record['message']}. Fix: {record['fix']}"
+    return f"{said}. {record['impact']}" if record.get("impact") else said
 
 
 def _escape(text: str, *, property: bool = False) -> str:
@@ -85,7 +93,7 @@ def _sarif(records: list[dict[str, Any]]) -> dict[str, Any]:
             "ruleId": record["rule"],
             "ruleIndex": names.index(record["rule"]),
             "level": "error" if record["severity"] == "error" else "warning",
-            "message": {"text": f"{record['message']}. Fix: {record['fix']}"},
+            "message": {"text": _said(record)},
             "locations": [
                 {
                     "physicalLocation": {
@@ -104,6 +112,9 @@ def _sarif(records: list[dict[str, Any]]) -> dict[str, Any]:
             result["properties"]["revision"] = record["revision"]
         if record.get("squawk"):
             result["properties"]["squawk"] = record["squawk"]
+        for key in ("rows", "bytes", "lock", "rewritten", "estimate", "impact"):
+            if record.get(key) is not None:
+                result["properties"][key] = record[key]
         results.append(result)
     return {
         "$schema": SARIF_SCHEMA,
