@@ -49,6 +49,7 @@ from todo_data.errors import (
     InvalidArgumentError,
     QueryError,
     ReadReplicaError,
+    SchemaNotReadyError,
     SettingsError,
     TodoDataError,
     driver_message,
@@ -246,6 +247,10 @@ def create_engine(
         # and ATTACH (which would create a file and open a database that is not read-only).
         event.listen(engine.sync_engine, "connect", _sqlite_read_only_connection)
         event.listen(engine.sync_engine.pool, "checkout", _sqlite_query_only_on_checkout)
+        # sqlite3 creates a missing file when it opens it: a read must create nothing.
+        location = _sqlite_location(target)
+        if location is not None and location != ":memory:":
+            event.listen(engine.sync_engine, "do_connect", functools.partial(_refuse_a_missing_file, Path(location)))
     if target.backend == "postgresql":
         event.listen(engine.sync_engine, "do_connect", functools.partial(_connect_with_one_retry, pooled=target.pooled))
         event.listen(engine.sync_engine, "handle_error", _abandon_after_deadline)
@@ -497,6 +502,14 @@ def _sqlite_query_only(dbapi_connection: Any) -> None:
 def _sqlite_read_only_connection(dbapi_connection: Any, _record: Any) -> None:
     _sqlite_query_only(dbapi_connection)
     await_(dbapi_connection._connection.set_authorizer(read_only_authorizer))
+
+
+def _refuse_a_missing_file(location: Path, *_args: Any) -> None:
+    if not location.exists():
+        raise SchemaNotReadyError(
+            f"SQLite database {str(location)!r} does not exist, and a read-only engine creates nothing: "
+            "check the path, or create and migrate it (`todo-data migrate`)"
+        )
 
 
 def _sqlite_query_only_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

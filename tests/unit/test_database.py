@@ -35,7 +35,7 @@ from todo_data.database import (
     reset_default_engine,
     sessionmaker,
 )
-from todo_data.errors import DatabaseConnectionError, InvalidArgumentError, SettingsError
+from todo_data.errors import DatabaseConnectionError, InvalidArgumentError, SchemaNotReadyError, SettingsError
 from todo_data.testing import free_port
 
 
@@ -414,3 +414,23 @@ def test_a_bad_database_read_url_is_named(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(SettingsError, match="DATABASE_READ_URL") as refused:
         _ = get_settings().database_read_url
     assert "hunter2" not in str(refused.value)
+
+
+async def test_a_read_only_engine_never_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    engine = create_engine(f"sqlite:///{missing}", read_only=True)
+    try:
+        with pytest.raises(
+            SchemaNotReadyError, match=r"typo\.db' does not exist, and a read-only engine creates nothing"
+        ):
+            async with connect(engine):
+                pass
+        assert not missing.exists()
+    finally:
+        await engine.dispose()
+    # A read-write engine still creates it: that is how a new database begins.
+    writer = create_engine(f"sqlite:///{missing}")
+    async with connect(writer):
+        pass
+    await writer.dispose()
+    assert missing.exists()
