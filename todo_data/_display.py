@@ -20,10 +20,11 @@ import numbers
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Final, cast
 
 import pandas as pd
+import pyarrow as pa
 
 #: Longer results show their first and last :data:`ROWS_SHOWN` // 2 rows only, whatever
 #: the notebook's pandas display options: a million-row result must not freeze the browser.
@@ -88,8 +89,14 @@ class Table:
         right: list[bool] = []
         for position, name in enumerate(frame.columns):
             column = frame.iloc[:, position]
-            formatter, numeric = _formatter(name, column, self.missing)
-            texts[str(position)] = [formatter(value) for value in column.tolist()]
+            try:
+                formatter, numeric = _formatter(name, column, self.missing)
+                texts[str(position)] = [formatter(value) for value in column.tolist()]
+            except (TypeError, ValueError, AttributeError, NotImplementedError, OverflowError):
+                # A type no rule here knows (IPython would show nothing at all if this raised):
+                # each value as its text.
+                plain = _or_missing(str, self.missing)
+                texts[str(position)], numeric = [plain(value) for value in column.tolist()], False
             right.append(numeric)
         cells = pd.DataFrame(texts, index=range(len(frame)))
         return cells, list(frame.columns), right, gap
@@ -164,6 +171,8 @@ def _formatter(name: str, column: pd.Series, missing: str) -> tuple[_Formatter, 
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return _or_missing(lambda v: "yes" if v else "no", missing), False
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_date(dtype.pyarrow_dtype):
+        return _or_missing(lambda v: v.isoformat() if isinstance(v, date) else str(v), missing), False
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _or_missing(_timestamp_formatter(column), missing), False
     durations = [v for v in column.tolist() if isinstance(v, timedelta) and not _is_missing(v)]

@@ -92,7 +92,7 @@ async def test_drift_reports_a_missing_trigger(scratch: Scratch) -> None:
     await scratch.execute(f"DROP TRIGGER {UPDATED_AT.name}{on}")
     frame = await migrations.drift(scratch.engine)
     assert frame[["operation", "table", "name"]].values.tolist() == [["add_trigger", "tasks", UPDATED_AT.name]]
-    assert "missing from the database" in frame["detail"].iloc[0]
+    assert "in the model, not in the database" in frame["detail"].iloc[0]
 
 
 async def test_drift_reports_an_extra_trigger(scratch: Scratch) -> None:

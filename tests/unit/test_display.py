@@ -149,3 +149,30 @@ def test_a_caption_comes_first_and_numbers_are_aligned_right() -> None:
 )
 def test_odd_values_read_plainly(value: object, shown: str) -> None:
     assert cells(show(pd.DataFrame({"v": [value]}))) == [shown]
+
+
+def test_every_arrow_type_a_query_returns_is_shown_never_nothing() -> None:
+    """IPython shows nothing when a display method raises: every column type must render."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    columns = {
+        "day": (pa.date32(), [date(2025, 1, 2), None]),
+        "far": (pa.date32(), [None, None]),  # a date past pandas' range reads as missing
+        "at": (pa.time64("us"), [None, None]),
+        "amount": (pa.decimal128(10, 2), [Decimal("1.50"), None]),
+        "tags": (pa.list_(pa.string()), [["a", "b"], None]),
+        "blob": (pa.binary(), [b"\x00\xff", None]),
+        "span": (pa.month_day_nano_interval(), [None, None]),
+    }
+    frame = pd.DataFrame(
+        {name: pd.array(values, dtype=pd.ArrowDtype(kind)) for name, (kind, values) in columns.items()}
+    )
+    shown = show(frame, missing="NULL")
+    text, page = repr(shown), shown._repr_html_()
+    header, first, second = text.splitlines()
+    assert header.split() == list(columns)
+    assert first.split()[0] == "2025-01-02" and "1.5" in first
+    assert second.split() == ["NULL"] * len(columns)
+    assert page.count("<tr>") == 3 and "2025-01-02" in page
