@@ -219,3 +219,33 @@ def pytest_as_ci_would_run_it(
         check=False,
         timeout=600,
     )
+
+
+#: The application whose suite tests the pytest plugin as an application's would.
+PLUGIN_APP = REPO_ROOT / "plugin_tests" / "app"
+
+
+def app_pytest(
+    tmp_path: Path, *options: str, env: dict[str, str] | None = None, tests: Path = PLUGIN_APP
+) -> subprocess.CompletedProcess[str]:
+    """pytest on an application's suite (``tests``, with its own ``pytest.ini``) in a new process.
+
+    The installed ``todo_data`` brings the plugin (no ``-p``, no conftest of ours); the
+    environment is this one without any ``DATABASE_*``/``TEST_DATABASE_*``/``CI``
+    variable, plus ``env``.
+    """
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_", "TEST_DATABASE_", "PYTEST_")) and name != "CI"
+    }
+    pytest = [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", "-c", str(tests / "pytest.ini")]
+    return subprocess.run(
+        [*pytest, "--rootdir", str(tests), *options, str(tests)],
+        cwd=tmp_path,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.helpers import PLUGIN_APP, app_pytest
-from tests.helpers import PostgresServer
+from tests.helpers import PLUGIN_APP, PostgresServer, app_pytest
 from todo_data import create_engine
 from todo_data.testing import free_port
 
