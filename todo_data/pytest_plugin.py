@@ -254,6 +254,7 @@ class TodoDatabases:
                     self._failure = exc
                     self._raise_failure()
                 self._call(_migrate, server.database_url(name))
+                self._call(self._seal, name, server.database_url(name))
                 self._template = name
             return self._template
 
@@ -287,7 +288,8 @@ class TodoDatabases:
         from todo_data.errors import DatabaseOperationError, driver_message
 
         assert self._admin is not None
-        clause = f' TEMPLATE "{template}"' if template else ""
+        # template0, not template1: nobody connects to it, so nothing delays the copy.
+        clause = f' TEMPLATE "{template or "template0"}"'
         async with connect(self._admin) as conn:
             try:
                 await conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
@@ -304,6 +306,29 @@ class TodoDatabases:
                     sqlstate=getattr(exc.orig, "sqlstate", None),
                 ) from None
         self._created.append(name)
+
+    async def _seal(self, name: str, url: str) -> None:
+        """Leave autovacuum nothing to do on the template, and no way in.
+
+        ``CREATE DATABASE … TEMPLATE`` must be alone on its template: it stops an
+        autovacuum worker it finds there and waits for it to go, a tenth of a second or
+        more, and a freshly migrated database draws one after another (its statistics
+        are missing). Vacuumed and analyzed, and closed to new connections (autovacuum
+        then only enters to prevent wraparound), it draws none.
+        """
+        from sqlalchemy import text
+
+        from todo_data.database import connect, create_engine
+
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with connect(engine) as conn:
+                await conn.execute(text("VACUUM (FREEZE, ANALYZE)"))
+        finally:
+            await engine.dispose()
+        assert self._admin is not None
+        async with connect(self._admin) as conn:
+            await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
 
     async def _drop(self, name: str) -> None:
         from todo_data.migrations._scratch import drop_database
