@@ -36,7 +36,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar, cast
@@ -156,6 +156,7 @@ class TodoDatabases:
     _sqlite_template: Path | None = None
     _created: list[str] = field(default_factory=list)
     _count: int = 0
+    _spare: Future[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -228,6 +229,10 @@ class TodoDatabases:
 
     def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """``function(*args)`` awaited on the admin thread's loop; its result or its exception."""
+        return self._submit(function, *args).result()
+
+    def _submit(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Future[T]:
+        """``function(*args)`` queued for the admin thread's loop."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="todo-data-pytest")
 
@@ -236,7 +241,7 @@ class TodoDatabases:
 
             return run(function(*args))
 
-        return self._executor.submit(work).result()
+        return self._executor.submit(work)
 
     # ------------------------------------------------------------------ databases
 
@@ -268,17 +273,30 @@ class TodoDatabases:
         return self.server().database_url(self._session_database)
 
     def clone(self) -> str:
-        """A new database copied from the template; returns its name (drop it with :meth:`drop`)."""
+        """A new database copied from the template; returns its name (drop it with :meth:`drop`).
+
+        The next one is copied at once, on the admin thread, while the caller's test
+        runs: a test that asks for a clone finds one ready.
+        """
         template = self.template()
         with self._lock:
-            self._count += 1
-            name = f"{self.name}_{self._count}"
-        self._call(self._create, name, template)
+            ready = self._spare or self._submit(self._create_clone, template)
+            self._spare = self._submit(self._create_clone, template)
+        return ready.result()
+
+    async def _create_clone(self, template: str) -> str:
+        self._count += 1  # only ever on the admin thread
+        name = f"{self.name}_{self._count}"
+        await self._create(name, template)
         return name
 
     def drop(self, name: str) -> None:
-        """Drop a database :meth:`clone` made, whichever sessions are still on it."""
-        self._call(self._drop, name)
+        """Drop a database :meth:`clone` made, whichever sessions are still on it.
+
+        Queued for the admin thread, which drops it while the next test runs; a drop
+        that fails is tried again when the session ends, and reported if it fails again.
+        """
+        self._submit(self._drop, name)
 
     async def _create(self, name: str, template: str | None) -> None:
         from sqlalchemy import text
@@ -334,7 +352,10 @@ class TodoDatabases:
         from todo_data.migrations._scratch import drop_database
 
         assert self._admin is not None
-        await drop_database(self._admin, name)
+        try:
+            await drop_database(self._admin, name)
+        except Exception:  # still in _created: the session's end tries again, and reports a failure
+            return
         self._created.remove(name)
 
     def sqlite_template(self) -> Path:
