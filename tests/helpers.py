@@ -234,18 +234,28 @@ def app_pytest(
     environment is this one without any ``DATABASE_*``/``TEST_DATABASE_*``/``CI``
     variable, plus ``env``.
     """
-    clean = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DATABASE_", "TEST_DATABASE_", "PYTEST_")) and name != "CI"
-    }
-    pytest = [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", "-c", str(tests / "pytest.ini")]
     return subprocess.run(
-        [*pytest, "--rootdir", str(tests), *options, str(tests)],
+        app_pytest_command(tests, *options),
         cwd=tmp_path,
-        env={**clean, **(env or {})},
+        env=app_environment(env),
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
     )
+
+
+def app_pytest_command(tests: Path, *options: str) -> list[str]:
+    """The command line of :func:`app_pytest`."""
+    pytest = [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", "-c", str(tests / "pytest.ini")]
+    return [*pytest, "--rootdir", str(tests), *options, str(tests)]
+
+
+def app_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of :func:`app_pytest`: no setting of ours leaks in."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_", "TEST_DATABASE_", "PYTEST_")) and name != "CI"
+    }
+    return {**clean, **(env or {})}

@@ -31,7 +31,10 @@ and triggers included), and no lint error in any revision.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -42,6 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar, cast
 
 import pytest
+
+from todo_data.errors import TodoDataError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -217,15 +222,53 @@ class TodoDatabases:
         raise failure
 
     async def _open_admin(self, server: TodoPostgres) -> None:
+        from sqlalchemy import event
+
+        from todo_data.database import create_engine, direct_url
+
+        # CREATE/DROP DATABASE cannot run inside a transaction block, and the advisory
+        # lock below needs a session of its own (not PgBouncer's transaction mode): the
+        # direct endpoint, one connection kept open, used only from the admin thread.
+        self._admin = create_engine(direct_url(server.url), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+        # While this process lives its admin session holds a lock named for its
+        # databases; taken again on every new connection (the server may restart).
+        event.listen(self._admin.sync_engine, "connect", functools.partial(_hold_lock, name=self.name))
+        await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Drop the databases of runs that ended without dropping them (a killed worker).
+
+        A run's lock is free only once its admin session has ended: then nobody uses its
+        databases. A live run (another CI job on this server) holds its lock, and its
+        databases are left alone, as are those this role may not drop.
+        """
         from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
 
-        from todo_data.database import connect, create_engine
+        from todo_data.database import connect
+        from todo_data.migrations._scratch import drop_database
 
-        # CREATE/DROP DATABASE cannot run inside a transaction block. One connection,
-        # kept open: it is only ever used from the admin thread.
-        self._admin = create_engine(server.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+        assert self._admin is not None
+        runs: dict[str, list[str]] = {}
+        # The pool's one connection: the locks taken here are still held by the drops below.
         async with connect(self._admin) as conn:
-            await conn.execute(text("SELECT 1"))
+            for name in (await conn.execute(text("SELECT datname FROM pg_database"))).scalars():
+                found = _RUN_NAME.match(name)
+                if found and found.group(1) != self.name:
+                    runs.setdefault(found.group(1), []).append(name)
+            for run in list(runs):
+                if not (await conn.execute(text(_TRY_LOCK), {"space": _LOCK_SPACE, "run": run})).scalar_one():
+                    del runs[run]  # alive
+        for run, databases in runs.items():
+            try:
+                # Clones before their template, which cannot go while it is being copied.
+                for name in sorted(databases, key=lambda name: name.endswith("_tpl")):
+                    with contextlib.suppress(DBAPIError, TodoDataError):
+                        await drop_database(self._admin, name)
+            finally:
+                async with connect(self._admin) as conn:
+                    unlock = text("SELECT pg_advisory_unlock(:space, hashtext(:run))")
+                    await conn.execute(unlock, {"space": _LOCK_SPACE, "run": run})
 
     def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """``function(*args)`` awaited on the admin thread's loop; its result or its exception."""
@@ -397,6 +440,21 @@ class TodoDatabases:
                 self._created.remove(name)
         finally:
             await self._admin.dispose()
+
+
+#: The databases of one run: ``todo_test_<worker>_<8 hex digits>``, then ``_tpl``, ``_session``, ``_<n>``.
+_RUN_NAME: Final = re.compile(rf"^({PREFIX}_[A-Za-z0-9]+_[0-9a-f]{{8}})(?:_\w+)?$")
+#: The first key of the runs' advisory locks (the second is the hash of the run's name).
+_LOCK_SPACE: Final = 0x746F646F  # "todo"
+_TRY_LOCK: Final = "SELECT pg_try_advisory_lock(:space, hashtext(:run))"
+
+
+def _hold_lock(dbapi_connection: Any, _record: Any, *, name: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SELECT pg_advisory_lock({_LOCK_SPACE}, hashtext('{name}'))")
+    finally:
+        cursor.close()
 
 
 class _Unavailable(Exception):

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import PLUGIN_APP, PostgresServer, app_pytest
-from todo_data import create_engine
+from tests.helpers import PLUGIN_APP, PostgresServer, app_environment, app_pytest, app_pytest_command
+from todo_data import create_engine, run
 from todo_data.testing import free_port
 
 pytestmark = pytest.mark.postgres
@@ -57,14 +58,44 @@ async def test_two_concurrent_runs_on_one_server_with_two_workers_each_leave_not
     env = {"TEST_DATABASE_URL": postgres_server.url}
     command = ["-n", "2", "--todo-migrations"]
     runs = [tmp_path / "one", tmp_path / "two"]
-    for run in runs:
-        run.mkdir()
+    for folder in runs:
+        folder.mkdir()
     # Both at once: the second starts while the first's workers create their databases.
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda where: app_pytest(where, *command, env=env), runs))
     for result in results:
         assert outcome(result) == {"passed": APP_TESTS + MIGRATION_CHECKS}, result.stdout + result.stderr
     assert await plugin_databases(postgres_server.url) == before
+
+
+def test_the_databases_of_a_killed_run_are_dropped_by_the_next_run_on_the_server(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    before = run(plugin_databases(postgres_server.url))
+    suite = tmp_path / "killed"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    ready = tmp_path / "ready"
+    (suite / "test_hangs.py").write_text(
+        "import pathlib, time\n\n\n"
+        "def test_hangs_until_killed(todo_database_url):\n"
+        f"    pathlib.Path({str(ready)!r}).write_text(todo_database_url)\n"
+        "    time.sleep(600)\n"
+    )
+    env = app_environment({"TEST_DATABASE_URL": postgres_server.url})
+    process = subprocess.Popen(app_pytest_command(suite), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    try:
+        while not ready.exists() and process.poll() is None:
+            time.sleep(0.1)
+    finally:
+        process.kill()  # SIGKILL: no teardown, no session end, databases left behind
+        process.wait()
+    left = set(run(plugin_databases(postgres_server.url))) - set(before)
+    assert len(left) == 2, left  # the template and the session database
+    # A live run on the same server keeps its databases while the next run sweeps.
+    result = app_pytest(tmp_path, "-k", "session_database", env={"TEST_DATABASE_URL": postgres_server.url})
+    assert outcome(result) == {"passed": 1, "deselected": APP_TESTS - 1}, result.stdout + result.stderr
+    assert run(plugin_databases(postgres_server.url)) == before
 
 
 def test_the_migration_checks_are_collected_only_when_asked_for(tmp_path: Path) -> None:
