@@ -298,11 +298,12 @@ class TodoDatabases:
                 name = f"{self.name}_tpl"
                 try:
                     self._call(self._create, name, None)
-                except _Unavailable as exc:  # no CREATEDB: every test that needs a database says so
+                    self._call(_migrate, server.database_url(name))
+                    self._call(self._seal, name, server.database_url(name))
+                except BaseException as exc:
+                    # Once: no CREATEDB, or a migration that fails, fails every test alike.
                     self._failure = exc
                     self._raise_failure()
-                self._call(_migrate, server.database_url(name))
-                self._call(self._seal, name, server.database_url(name))
                 self._template = name
             return self._template
 
@@ -546,15 +547,24 @@ async def todo_session(_todo_session_engine: AsyncEngine) -> AsyncIterator[Async
     """
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from todo_data.database import is_connection_lost
+
     async with _todo_session_engine.connect() as conn:
         outer = await conn.begin()
         session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
         try:
             yield session
         finally:
-            await session.close()
-            if outer.is_active:
-                await outer.rollback()
+            try:
+                await session.close()
+                if outer.is_active:
+                    await outer.rollback()
+            except Exception as exc:
+                # The test ended the connection (a terminated backend, a restarted server):
+                # the server has rolled the transaction back already.
+                if not is_connection_lost(exc):
+                    raise
+                await conn.invalidate()
 
 
 @async_fixture

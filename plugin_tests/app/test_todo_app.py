@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import todo_app
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from todo_data import Task, get_async_session
@@ -91,3 +91,16 @@ async def test_a_model_task_round_trips_through_the_session(todo_session: AsyncS
     todo_session.add(Task(user_id="frank", title="Buy milk"))
     await todo_session.commit()
     assert (await todo_session.execute(text("SELECT title FROM tasks"))).scalar_one() == "Buy milk"
+
+
+@pytest.mark.asyncio
+async def test_a_session_whose_backend_is_terminated_ends_cleanly(
+    todo_session: AsyncSession, todo_engine: AsyncEngine
+) -> None:
+    # The server ends the session's connection (an admin, a restart): the test sees the loss,
+    # and the fixture's teardown has nothing left to roll back.
+    pid = (await todo_session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    async with todo_engine.connect() as other:
+        assert (await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})).scalar_one()
+    with pytest.raises(DBAPIError):
+        await todo_session.execute(text("SELECT 1"))

@@ -24,7 +24,7 @@ from todo_data.testing import free_port
 pytestmark = pytest.mark.postgres
 
 #: The application's tests, and the checks --todo-migrations adds.
-APP_TESTS = 9
+APP_TESTS = 10
 MIGRATION_CHECKS = 4
 
 
