@@ -37,10 +37,10 @@ from tests.helpers import (
 from todo_data import migrations
 from todo_data.database import create_engine
 from todo_data.errors import SettingsError
+from todo_data.pytest_plugin import TodoPostgres
 from todo_data.settings import get_settings
 from todo_data.testing import (
     ClusterUnavailable,
-    start_cluster,
     start_pgbouncer,
     start_standby,
 )
@@ -61,9 +61,11 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     try:
-        server_settings()
+        url = server_settings().url
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    # The plugin's fixtures (todo_postgres …) use the same server, from .env too.
+    session.config.option.todo_database_url = session.config.option.todo_database_url or url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,7 +91,12 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """``TEST_DATABASE_URL``, else the throwaway cluster of the plugin's ``todo_postgres``.
+
+    One cluster per process serves both these fixtures and the plugin's (``todo_engine``
+    clones its databases there); the plugin stops it when the session ends.
+    """
     url = server_settings().url
     if url:
         server = PostgresServer(url=url)
@@ -98,14 +105,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         finally:
             server.drop_scratch_databases()
         return
-    try:
-        cluster = start_cluster()
-    except ClusterUnavailable as exc:
-        unavailable("PostgreSQL", exc)
-    try:
-        yield PostgresServer(url=cluster.url(), cluster=cluster)
-    finally:
-        cluster.stop()  # its scratch databases go with it
+    postgres: TodoPostgres = request.getfixturevalue("todo_postgres")
+    yield PostgresServer(url=postgres.url, cluster=postgres.cluster)  # its scratch databases go with it
 
 
 @pytest.fixture(scope="session")

@@ -236,3 +236,43 @@ def live_database(server: PostgresServer, *, tasks: int) -> str:
 
     run(prepare())
     return url
+
+
+#: The application whose suite tests the pytest plugin as an application's would.
+PLUGIN_APP = REPO_ROOT / "plugin_tests" / "app"
+
+
+def app_pytest(
+    tmp_path: Path, *options: str, env: dict[str, str] | None = None, tests: Path = PLUGIN_APP
+) -> subprocess.CompletedProcess[str]:
+    """pytest on an application's suite (``tests``, with its own ``pytest.ini``) in a new process.
+
+    The installed ``todo_data`` brings the plugin (no ``-p``, no conftest of ours); the
+    environment is this one without any ``DATABASE_*``/``TEST_DATABASE_*``/``CI``
+    variable, plus ``env``.
+    """
+    return subprocess.run(
+        app_pytest_command(tests, *options),
+        cwd=tmp_path,
+        env=app_environment(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def app_pytest_command(tests: Path, *options: str) -> list[str]:
+    """The command line of :func:`app_pytest`."""
+    pytest = [sys.executable, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", "-c", str(tests / "pytest.ini")]
+    return [*pytest, "--rootdir", str(tests), *options, str(tests)]
+
+
+def app_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of :func:`app_pytest`: no setting of ours leaks in."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_", "TEST_DATABASE_", "PYTEST_")) and name != "CI"
+    }
+    return {**clean, **(env or {})}

@@ -2,14 +2,14 @@
 
 The shared ``pg_engine`` database must stay intact for the other tests, so tests that
 drop constraints or change column types do it here: a new PostgreSQL database on the
-throwaway cluster, or a new SQLite file.
+test server, or a new SQLite file (``scratch``: migrated, from the pytest plugin's
+template clones; ``scratch_url``: empty).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import PostgresServer
-from todo_data import create_engine, migrations
+from todo_data.pytest_plugin import TodoPostgres
 from todo_data.rules import CHECK_RULES, TABLE_NAME
 
 
@@ -97,10 +97,17 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.scratch_url()
 
 
-@pytest.fixture
-async def scratch(scratch_url: str) -> AsyncIterator[Scratch]:
-    """A scratch database migrated to head, free to be damaged."""
-    engine = create_engine(scratch_url)
-    await migrations.upgrade(engine)
-    yield Scratch(backend=engine.dialect.name, url=scratch_url, engine=engine)
-    await engine.dispose()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch(request: pytest.FixtureRequest) -> Scratch:
+    """A database migrated to head, of each backend, free to be damaged.
+
+    The plugin's: a copy of a SQLite file migrated once (``todo_sqlite_engine``), or a
+    PostgreSQL database cloned from a migrated template (``todo_engine``), dropped after
+    the test.
+    """
+    if request.param == "sqlite":
+        engine: AsyncEngine = request.getfixturevalue("todo_sqlite_engine")
+        return Scratch(backend="sqlite", url=f"sqlite:///{engine.url.database}", engine=engine)
+    engine = request.getfixturevalue("todo_engine")
+    postgres: TodoPostgres = request.getfixturevalue("todo_postgres")
+    return Scratch(backend="postgresql", url=postgres.database_url(str(engine.url.database)), engine=engine)

@@ -313,7 +313,7 @@ async def test_nulls_where_not_null_was_dropped_are_reported_in_every_column(scr
     assert {"probe", "violations"} <= set(verdict.failures)
 
 
-@pytest.mark.parametrize("scratch_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("scratch", ["postgresql"], indirect=True)
 async def test_infinite_and_out_of_range_timestamps_on_postgresql_are_reported(scratch: Scratch) -> None:
     plus = await write_raw(scratch, created_at="infinity", updated_at="-infinity")
     far = await write_raw(scratch, created_at="10000-01-01 00:00:00+00", updated_at="4713-01-01 00:00:00+00 BC")
@@ -365,7 +365,7 @@ SQLITE_TIMESTAMPS = {
 }
 
 
-@pytest.mark.parametrize("scratch_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("scratch", ["sqlite"], indirect=True)
 async def test_sqlite_timestamps_in_other_forms_or_unreadable_are_reported(scratch: Scratch) -> None:
     written = {stored: await write_raw(scratch, created_at=stored) for stored in SQLITE_TIMESTAMPS}
     numbers = {
@@ -385,7 +385,7 @@ async def test_sqlite_timestamps_in_other_forms_or_unreadable_are_reported(scrat
     assert (await checks.verify(scratch.engine)).failures == ["violations"]
 
 
-@pytest.mark.parametrize("scratch_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("scratch", ["sqlite"], indirect=True)
 async def test_sqlite_ids_not_in_sqlalchemys_form_are_reported(scratch: Scratch) -> None:
     task_id = uuid.uuid4()
     for stored in (str(task_id), task_id.hex.upper(), "not-a-uuid"):

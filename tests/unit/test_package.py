@@ -24,6 +24,11 @@ def test_import_todo_data_loads_no_heavy_module() -> None:
     assert modules_loaded_by("import todo_data") & set(HEAVY) == set()
 
 
+def test_importing_the_pytest_plugin_loads_no_heavy_module() -> None:
+    # pytest imports it in every session of every project that installs todo_data.
+    assert modules_loaded_by("import todo_data.pytest_plugin") & set(HEAVY) == set()
+
+
 def test_the_cli_builds_its_help_without_any_heavy_module() -> None:
     code = (
         "import contextlib, io, sys\n"
