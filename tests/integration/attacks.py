@@ -33,3 +33,9 @@ def _pooled(engine: AsyncEngine) -> bool:
 
 def read_only_twin(engine: AsyncEngine) -> AsyncEngine:
     return create_engine(engine.url, read_only=True, pooled=engine.dialect.name == "postgresql" and _pooled(engine))
+
+
+#: The advisory locks taken with one bigint key, as ``pg_advisory_lock(4242)`` and the ad-hoc
+#: runner take them. The pytest plugin's run lock uses two int keys (``objsubid = 2``): it is
+#: held on the shared test server for the whole session and is not the query's.
+ONE_KEY_ADVISORY_LOCKS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"

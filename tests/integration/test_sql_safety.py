@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.attacks import _pooled, read_only_twin, victim_table
+from tests.integration.attacks import ONE_KEY_ADVISORY_LOCKS, _pooled, read_only_twin, victim_table
 from todo_data import create_engine, queries, session_scope
 from todo_data.errors import InvalidArgumentError, QueryError
 from todo_data.models import Task
@@ -90,7 +90,7 @@ async def test_anything_but_a_read_is_refused_on_postgresql_naming_what_was_foun
         await queries.sql(postgres_engine, query)
     async with postgres_engine.connect() as conn:
         # Nothing was sent: the refused statement never reached the server.
-        assert (await conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))).scalar() == 0
+        assert (await conn.execute(text(ONE_KEY_ADVISORY_LOCKS))).scalar() == 0
 
 
 @pytest.mark.parametrize(
@@ -282,7 +282,7 @@ async def test_a_read_only_connection_holds_nothing_after_a_call(
                     "n"
                 ].tolist() == [1]
             async with pg_engine.connect() as other:
-                held = await other.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+                held = await other.execute(text(ONE_KEY_ADVISORY_LOCKS))
                 assert held.scalar() == 0
             setting = await queries.sql(read_only, "SELECT current_setting('todo.sticky', true) AS s")
             assert setting["s"].fillna("").tolist() == [""]
