@@ -156,6 +156,8 @@ class TodoDatabases:
     _failure: BaseException | None = None
     _executor: ThreadPoolExecutor | None = None
     _admin: AsyncEngine | None = None
+    #: Whether clones copy the template's files (the throwaway cluster, fsync off).
+    _file_copy: bool = False
     _template: str | None = None
     _session_database: str | None = None
     _sqlite_template: Path | None = None
@@ -230,6 +232,7 @@ class TodoDatabases:
         # lock below needs a session of its own (not PgBouncer's transaction mode): the
         # direct endpoint, one connection kept open, used only from the admin thread.
         self._admin = create_engine(direct_url(server.url), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+        self._file_copy = server.cluster is not None
         # While this process lives its admin session holds a lock named for its
         # databases; taken again on every new connection (the server may restart).
         event.listen(self._admin.sync_engine, "connect", functools.partial(_hold_lock, name=self.name))
@@ -353,6 +356,12 @@ class TodoDatabases:
         # template0, not template1: nobody connects to it, so nothing delays the copy.
         clause = f' TEMPLATE "{template or "template0"}"'
         async with connect(self._admin) as conn:
+            if template is not None and self._file_copy and _copies_files(conn):
+                # The throwaway cluster runs with fsync off: copying the template's files
+                # (two checkpoints, nearly free there) is about five times faster than
+                # PostgreSQL 15's default, writing every block to the WAL. A shared
+                # server (TEST_DATABASE_URL) keeps its own default.
+                clause += " STRATEGY FILE_COPY"
             try:
                 await conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
             except DBAPIError as exc:
@@ -445,6 +454,14 @@ class TodoDatabases:
 
 #: The databases of one run: ``todo_test_<worker>_<8 hex digits>``, then ``_tpl``, ``_session``, ``_<n>``.
 _RUN_NAME: Final = re.compile(rf"^({PREFIX}_[A-Za-z0-9]+_[0-9a-f]{{8}})(?:_\w+)?$")
+
+
+def _copies_files(conn: Any) -> bool:
+    """Whether ``CREATE DATABASE`` takes ``STRATEGY`` on this server (PostgreSQL 15 and newer)."""
+    version = conn.dialect.server_version_info or (0,)
+    return bool(version >= (15,))
+
+
 #: The first key of the runs' advisory locks (the second is the hash of the run's name).
 _LOCK_SPACE: Final = 0x746F646F  # "todo"
 _TRY_LOCK: Final = "SELECT pg_try_advisory_lock(:space, hashtext(:run))"
