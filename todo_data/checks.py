@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_data import migrations, rules
 from todo_data._args import StepProgress
+from todo_data._display import show
 from todo_data.database import Source, connect, describe, located, operation, require_primary
 from todo_data.errors import InvalidArgumentError, ReadReplicaError, SchemaNotReadyError, driver_message, hint
 from todo_data.models import Task
@@ -357,12 +358,12 @@ class Verification:
         return f"FAILED: {', '.join(self.failures)}"
 
     def __str__(self) -> str:
-        return f"{self.verdict}\n{self.frame.to_string(index=False)}"
+        return f"{self.verdict}\n{show(self.frame)!r}"
 
     def _repr_html_(self) -> str:
         colour = "green" if self.ok else "red"
         heading = f'<p style="color: {colour}"><strong>{html.escape(self.verdict)}</strong></p>'
-        return heading + self.frame.to_html(index=False)
+        return heading + show(self.frame)._repr_html_()
 
 
 @operation("checks.verify")
