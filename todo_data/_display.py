@@ -154,6 +154,16 @@ class Table:
         )
 
 
+def cells(frame: pd.DataFrame, *, missing: str = MISSING) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Every cell of ``frame`` as :func:`show` writes it, for a terminal table (the ``todo-data`` command).
+
+    Returns the column names, each row's texts (in full: the terminal wraps them) and which
+    columns hold numbers (aligned right).
+    """
+    texts, names, right, _ = Table(frame, missing=missing, max_rows=max(len(frame), 1))._cells()
+    return names, [list(row) for row in texts.itertuples(index=False)], right
+
+
 def _column_name(name: Hashable) -> str:
     if isinstance(name, tuple):
         return " ".join(str(part) for part in name if str(part))

@@ -245,30 +245,19 @@ def _missing_file_error(engine: AsyncEngine) -> TodoDataError:
 
 
 def _table(frame: pd.DataFrame, *, title: str) -> Table:
-    import pandas as pd
+    """A frame as a Rich table, each value written as the notebooks show it (:func:`todo_data.show`)."""
     from rich.table import Table
 
+    from todo_data._display import cells
+
+    # A NULL written by another client: say so, never "nan".
+    names, rows, right = cells(frame, missing="(missing)")
     table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
-        table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(value) for value in row))
+    for name, numeric in zip(names, right, strict=True):
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*row)
     return table
-
-
-def _cell(value: object) -> str:
-    import pandas as pd
-
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
-        return "(missing)"  # a NULL written by another client: say so, never "nan"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 @contextmanager
@@ -710,7 +699,9 @@ def history(ctx: typer.Context) -> None:
     """List the migration scripts, from the first to the newest. Example: todo-data migrate history"""
     from todo_data import migrations
 
-    console().print(_table(_quietly(ctx, migrations.history), title="Migrations"))
+    scripts = _quietly(ctx, migrations.history)
+    # The first revision comes after none: say "base", as Alembic does, not "(missing)".
+    console().print(_table(scripts.fillna({"down_revision": "base"}), title="Migrations"))
 
 
 @app.command()

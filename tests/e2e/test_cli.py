@@ -73,6 +73,12 @@ def test_demo_on_the_embedded_sqlite_default_migrates_seeds_and_reports(tmp_path
     # Seeds only an empty database, and then shows no empty progress bar.
     assert 'SQLite database "todo_data.db" already has tasks: nothing added.' in again.stdout
     assert "Seeding" not in again.stdout
+    # The values read as the notebooks show them (todo_data.show): shares as percentages.
+    shares = re.findall(r"│ (pending|in_progress|completed) +│ +[\d,]+ │ +([\d.]+%) │", again.stdout)
+    assert [status for status, _ in shares] == ["pending", "in_progress", "completed"]
+    assert all(0 < float(share.rstrip("%")) < 100 for _, share in shares)
+    history = todo_data("migrate", "history", cwd=tmp_path)
+    assert re.search(r"│ 0001 +│ base +│", history.stdout), history.stdout
 
 
 def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
