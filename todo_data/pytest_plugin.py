@@ -132,6 +132,10 @@ class TodoPostgres:
         """``url`` with another database name (same role, host and options)."""
         from sqlalchemy.engine import make_url
 
+        if "://" not in self.url:
+            # A keyword/value string (``host=… dbname=…``, as libpq and psql take it): a
+            # keyword given again wins, in libpq as in todo_data.
+            return f"{self.url} dbname='{name}'"
         return make_url(self.url).set(database=name).render_as_string(hide_password=False)
 
 

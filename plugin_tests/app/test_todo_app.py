@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from todo_data import Task, get_async_session
+from todo_data import Task, create_engine, get_async_session, migrations
+from todo_data.database import target_of
 
 
 @pytest.fixture
@@ -72,8 +73,15 @@ async def test_the_updated_at_trigger_is_live(todo_engine: AsyncEngine) -> None:
     assert fresh
 
 
-def test_the_session_database_is_migrated_and_named_for_this_process(todo_database_url: str) -> None:
-    assert "/todo_test_" in todo_database_url
+@pytest.mark.asyncio
+async def test_the_session_database_is_migrated_and_named_for_this_process(todo_database_url: str) -> None:
+    # A URI, or keyword/value when TEST_DATABASE_URL is one: todo_data reads both.
+    engine = create_engine(todo_database_url)
+    try:
+        assert str(target_of(engine).url.database).startswith("todo_test_")
+        assert await migrations.current(engine) == migrations.head()
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.asyncio

@@ -156,3 +156,21 @@ def test_an_unreachable_test_server_is_an_error_naming_it_without_its_password(t
 def test_the_application_folder_is_outside_the_project_tests() -> None:
     assert not (PLUGIN_APP / "conftest.py").exists()
     assert (PLUGIN_APP / "pytest.ini").is_file()
+
+
+def test_a_keyword_value_test_database_url_works_as_psql_takes_it(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """``TEST_DATABASE_URL="host=… dbname=…"``: a string libpq takes is one the plugin takes."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server.url)
+    options = " ".join(f"{key}={value}" for key, value in url.query.items())
+    keywords = f"host={url.host} port={url.port} dbname={url.database} user={url.username} password='{url.password}'"
+    before = run(plugin_databases(postgres_server.url))
+    result = app_pytest(
+        tmp_path, "-k", "session_database or engine_has", env={"TEST_DATABASE_URL": f"{keywords} {options}"}
+    )
+    # The session database, and a clone in each of the two runs of the engine test.
+    assert outcome(result) == {"passed": 3, "deselected": APP_TESTS - 3}, result.stdout + result.stderr
+    assert run(plugin_databases(postgres_server.url)) == before
