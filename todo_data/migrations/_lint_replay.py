@@ -178,7 +178,7 @@ async def replay(
                         seeded = True
                     statements, _ = _sqlparse.script_statements(sql)
                     for statement in statements:
-                        measure = await _run(driver, statement)
+                        measure = await _replay(driver, statement)
                         measures.setdefault((key, statement.sql), measure)
                     if driver.is_in_transaction():  # psql ends the script's open transaction
                         await driver.execute("ROLLBACK")
@@ -199,7 +199,7 @@ async def _upgrade(run_sync: Any, revision: str) -> None:
         raise MigrationError(f"The scratch copy could not be migrated to {revision}: {driver_message(exc)}") from None
 
 
-async def _run(driver: Any, statement: _sqlparse.Statement) -> Measure:
+async def _replay(driver: Any, statement: _sqlparse.Statement) -> Measure:
     if statement.node is None:
         return Measure(error=f"PostgreSQL cannot parse it: {statement.error}")
     refused = replayable(statement.node)
