@@ -31,7 +31,7 @@ from todo_data.database import connect, create_engine, raw_driver
 from todo_data.errors import MigrationError, driver_message
 from todo_data.migrations._config import alembic_config
 from todo_data.migrations._scratch import scratch_database
-from todo_data.migrations._trace import LOCK_MODES
+from todo_data.migrations._trace import LOCK_MODES, OWN_LOCKS
 from todo_data.rules import TABLE_NAME
 
 #: Statements replayed on the scratch copy: what a migration does inside its own database.
@@ -84,11 +84,6 @@ _STATE: Final = """
     LEFT JOIN pg_stat_xact_user_tables s ON s.relid = c.oid
     LEFT JOIN pg_index i ON i.indexrelid = c.oid
     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
-"""
-_LOCKS: Final = """
-    SELECT l.relation, l.mode FROM pg_locks l
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
@@ -250,7 +245,7 @@ async def _plain(driver: Any, sql: str) -> Measure:
 async def _state(driver: Any) -> _State:
     relations = await driver.fetch(_STATE)
     locks: dict[int, str] = {}
-    for oid, mode in await driver.fetch(_LOCKS):
+    for oid, mode in await driver.fetch(OWN_LOCKS):
         if oid is not None and _STRENGTH.get(mode, -1) > _STRENGTH.get(locks.get(int(oid), ""), -1):
             locks[int(oid)] = str(mode)
     return _State(

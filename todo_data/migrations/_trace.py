@@ -57,7 +57,8 @@ _RELATIONS: Final = """
     SELECT c.oid, c.relname, c.relfilenode FROM pg_class c
     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'S')
 """
-_LOCKS: Final = """
+#: The relation locks this session holds in this database (relation oid, mode).
+OWN_LOCKS: Final = """
     SELECT l.relation, l.mode FROM pg_locks l
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -158,7 +159,7 @@ def _snapshot(conn: Connection) -> _Snapshot:
     try:
         cursor.execute(_RELATIONS)
         relations = cursor.fetchall()
-        cursor.execute(_LOCKS)
+        cursor.execute(OWN_LOCKS)
         locks = {(int(oid), str(mode)) for oid, mode in cursor.fetchall() if oid is not None}
     finally:
         cursor.close()
